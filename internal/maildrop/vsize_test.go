@@ -1,0 +1,101 @@
+package maildrop
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// sizeCases are message bodies whose transmitted form is checked byte by
+// byte against the reference in transmitted().
+var sizeCases = []struct {
+	name string
+	in   string
+	want string
+}{
+	{"lf-only", "Subject: a\n\nbody\n", "Subject: a\r\n\r\nbody\r\n"},
+	{"crlf", "Subject: a\r\n\r\nbody\r\n", "Subject: a\r\n\r\nbody\r\n"},
+	{"mixed", "a\r\nb\nc\r\n\n", "a\r\nb\r\nc\r\n\r\n"},
+	{"lone-cr", "a\rb\n", "a\rb\r\n"},
+	{"cr-at-end", "a\r", "a\r\r\n"},
+	{"cr-cr-lf", "a\r\r\n", "a\r\r\n"},
+	{"no-trailing-newline", "Subject: a\n\nbody", "Subject: a\r\n\r\nbody\r\n"},
+	{"empty", "", ""},
+	{"only-lf", "\n", "\r\n"},
+	{"8bit", "Subject: \xe9t\xe9\n\n\x00\xff\x80\n", "Subject: \xe9t\xe9\r\n\r\n\x00\xff\x80\r\n"},
+	{"dot-lines", ".\n..\n", ".\r\n..\r\n"},
+}
+
+func TestCountReader(t *testing.T) {
+	for _, tc := range sizeCases {
+		if got := string(transmitted([]byte(tc.in))); got != tc.want {
+			t.Fatalf("%s: reference gives %q, want %q", tc.name, got, tc.want)
+		}
+		for _, bs := range []int{1, 2, 3, 64 << 10} {
+			ps, vs, err := countReader(strings.NewReader(tc.in), make([]byte, bs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ps != int64(len(tc.in)) || vs != int64(len(tc.want)) {
+				t.Errorf("%s buf %d: sizes %d, %d; want %d, %d", tc.name, bs, ps, vs, len(tc.in), len(tc.want))
+			}
+		}
+	}
+}
+
+func TestCRLFReader(t *testing.T) {
+	for _, tc := range sizeCases {
+		for _, bs := range []int{1, 2, 3, 5, readBufSize} {
+			var gotIn, gotOut int64 = -1, -1
+			r := newCRLFReader(strings.NewReader(tc.in), bs, func(in, out int64) { gotIn, gotOut = in, out })
+			got, err := io.ReadAll(iotest.OneByteReader(r))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Errorf("%s buf %d: got %q, want %q", tc.name, bs, got, tc.want)
+			}
+			if gotIn != int64(len(tc.in)) || gotOut != int64(len(tc.want)) {
+				t.Errorf("%s buf %d: onEOF(%d, %d), want (%d, %d)", tc.name, bs, gotIn, gotOut, len(tc.in), len(tc.want))
+			}
+			r = newCRLFReader(iotest.HalfReader(strings.NewReader(tc.in)), bs, nil)
+			if err := iotest.TestReader(r, []byte(tc.want)); err != nil {
+				t.Errorf("%s buf %d: %v", tc.name, bs, err)
+			}
+		}
+	}
+}
+
+func TestCRLFReaderPropagatesErrors(t *testing.T) {
+	r := newCRLFReader(iotest.TimeoutReader(strings.NewReader("abc\ndef\n")), 4, nil)
+	_, err := io.ReadAll(r)
+	if err != iotest.ErrTimeout {
+		t.Fatalf("err = %v, want %v", err, iotest.ErrTimeout)
+	}
+}
+
+func FuzzTransmitted(f *testing.F) {
+	for _, tc := range sizeCases {
+		f.Add([]byte(tc.in), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, bs uint8) {
+		want := transmitted(in)
+		size := int(bs%64) + 1
+		_, vs, err := countReader(bytes.NewReader(in), make([]byte, size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vs != int64(len(want)) {
+			t.Fatalf("vsize %d, want %d", vs, len(want))
+		}
+		got, err := io.ReadAll(newCRLFReader(bytes.NewReader(in), size, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	})
+}

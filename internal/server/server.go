@@ -1,0 +1,400 @@
+// Package server runs the configured listeners of `popadm serve`: POP3 with
+// STLS, POP3 over implicit TLS, and poppassd, over one account store. It
+// owns the process-level wiring: opening the database, the shared
+// failed-login limiter, certificate reloading on SIGHUP and graceful
+// shutdown.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/popadm/popadm/authdb"
+	"github.com/popadm/popadm/internal/backend"
+	"github.com/popadm/popadm/internal/lineserver"
+	"github.com/popadm/popadm/internal/maildrop"
+	"github.com/popadm/popadm/internal/throttle"
+	"github.com/popadm/popadm/internal/tlsutil"
+	"github.com/popadm/popadm/pop3d"
+	"github.com/popadm/popadm/poppassd"
+)
+
+// Config is everything `popadm serve` takes. Zero values get the defaults
+// documented on each field.
+type Config struct {
+	DBPath        string
+	DefaultDomain string
+	Hostname      string // greeting and challenges; default os.Hostname
+
+	// POP3 enables the POP3 service (plain+STLS and implicit TLS listeners).
+	POP3 bool
+	// Poppassd enables the password-change service.
+	Poppassd bool
+
+	POP3Listen        []string // default [":110"]
+	POP3SListen       []string // default [":995"] when a certificate is set
+	PoppassdListen    []string // default ["127.0.0.1:106"]
+	PoppassdTLSListen []string // default none
+	// PoppassdAllowRemote must be set to listen for poppassd on anything but
+	// a loopback address: the protocol carries passwords in clear text.
+	PoppassdAllowRemote bool
+
+	TLSCert, TLSKey string // PEM files; reloaded on SIGHUP
+
+	AllowInsecureAuth bool     // plaintext logins on cleartext non-loopback connections
+	APOP              bool     // offer APOP (timestamp in the greeting)
+	SASL              []string // extra SASL mechanisms: CRAM-MD5, SCRAM-SHA-256, SCRAM-SHA-1
+	Expire            string   // CAPA EXPIRE value ("" omits)
+	LoginDelay        int      // CAPA LOGIN-DELAY seconds (0 omits)
+
+	MailLocation string // default "maildir:/var/vmail/%d/%n"
+
+	IdleTimeout         time.Duration // POP3 autologout, default 10m
+	PoppassdIdleTimeout time.Duration // default 60s
+	MaxConns            int           // per service, default 1000
+	MaxConnsPerIP       int           // per service, default 20
+
+	FailureDelay    time.Duration // default 2s POP3, 3s poppassd
+	MaxFailureDelay time.Duration // default 15s
+	IPFailLimit     int           // failures per address before refusal, default 20
+
+	Scheme         string        // password scheme for new credential sets
+	VerifyCacheTTL time.Duration // default 10m; negative disables
+	MaxVerify      int           // concurrent slow hash verifications, default 2×CPUs
+
+	Trace     io.Writer // protocol trace (redacted)
+	TraceAuth bool      // include secrets in the trace
+
+	Logger *slog.Logger
+
+	// Ready, if set, is called with the bound addresses once every listener
+	// is up (tests and `make run`).
+	Ready func(addrs map[string][]net.Addr)
+}
+
+// Run serves until ctx is cancelled or SIGTERM/SIGINT arrives, then shuts
+// down gracefully: listeners close, sessions end without UPDATE. SIGHUP
+// reloads the certificate.
+func Run(ctx context.Context, cfg Config) error {
+	applyDefaults(&cfg)
+	log := cfg.Logger
+	st, err := setup(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer st.db.Close()
+	tlsConf, reloader := st.tlsConf, st.reloader
+
+	type service struct {
+		name  string
+		serve func(net.Listener) error
+		close func(context.Context) error
+		lns   []net.Listener
+	}
+	var services []*service
+	addrs := map[string][]net.Addr{}
+	listen := func(s *service, proto string, list []string) error {
+		for _, a := range list {
+			ln, err := net.Listen("tcp", a)
+			if err != nil {
+				return fmt.Errorf("server: listen %s on %s: %w", proto, a, err)
+			}
+			s.lns = append(s.lns, ln)
+			addrs[proto] = append(addrs[proto], ln.Addr())
+		}
+		return nil
+	}
+	closeAll := func() {
+		for _, s := range services {
+			for _, ln := range s.lns {
+				ln.Close()
+			}
+		}
+	}
+
+	if cfg.POP3 {
+		popOpts := pop3Options(&cfg, st)
+		plain := pop3d.New(popOpts)
+		s := &service{name: "pop3", serve: plain.Serve, close: plain.Shutdown}
+		services = append(services, s)
+		if err := listen(s, "pop3", cfg.POP3Listen); err != nil {
+			closeAll()
+			return err
+		}
+		if tlsConf != nil && len(cfg.POP3SListen) > 0 {
+			implicit := pop3d.New(popOpts)
+			s := &service{name: "pop3s", serve: implicit.ServeTLS, close: implicit.Shutdown}
+			services = append(services, s)
+			if err := listen(s, "pop3s", cfg.POP3SListen); err != nil {
+				closeAll()
+				return err
+			}
+		}
+	}
+	if cfg.Poppassd {
+		if !cfg.PoppassdAllowRemote {
+			for _, a := range append(append([]string{}, cfg.PoppassdListen...), cfg.PoppassdTLSListen...) {
+				if !isLoopbackListen(a) {
+					closeAll()
+					return fmt.Errorf("server: poppassd listen address %q is not loopback; poppassd carries passwords in clear text, set poppassd-allow-remote (and prefer the TLS listener) to listen there", a)
+				}
+			}
+		}
+		ppOpts := poppassdOptions(&cfg, st)
+		pp := poppassd.New(ppOpts)
+		s := &service{name: "poppassd", serve: pp.Serve, close: pp.Shutdown}
+		services = append(services, s)
+		if err := listen(s, "poppassd", cfg.PoppassdListen); err != nil {
+			closeAll()
+			return err
+		}
+		if tlsConf != nil && len(cfg.PoppassdTLSListen) > 0 {
+			ppt := poppassd.New(ppOpts)
+			s := &service{name: "poppassd-tls", serve: ppt.ServeTLS, close: ppt.Shutdown}
+			services = append(services, s)
+			if err := listen(s, "poppassd-tls", cfg.PoppassdTLSListen); err != nil {
+				closeAll()
+				return err
+			}
+		}
+	}
+	if len(services) == 0 {
+		return errors.New("server: no service enabled")
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 16)
+	for _, s := range services {
+		for _, ln := range s.lns {
+			log.Info("listening", "service", s.name, "addr", ln.Addr().String())
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.serve(ln); err != nil && !errors.Is(err, net.ErrClosed) &&
+					!errors.Is(err, pop3d.ErrServerClosed) && !errors.Is(err, poppassd.ErrServerClosed) {
+					errc <- fmt.Errorf("server: %s on %s: %w", s.name, ln.Addr(), err)
+				}
+			}()
+		}
+	}
+	if cfg.Ready != nil {
+		cfg.Ready(addrs)
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-errc:
+			runErr = err
+			break loop
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if reloader != nil {
+					if err := reloader.Reload(); err != nil {
+						log.Error("certificate reload failed; keeping the old one", "err", err)
+					} else {
+						log.Info("certificate reloaded", "cert", cfg.TLSCert)
+					}
+				}
+				continue
+			}
+			log.Info("shutting down", "signal", sig.String())
+			break loop
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range services {
+		if err := s.close(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			log.Error("shutdown", "service", s.name, "err", err)
+		}
+	}
+	wg.Wait()
+	return runErr
+}
+
+// Version is the server version shown in the poppassd greeting; the CLI
+// sets it from the build version.
+var Version = "dev"
+
+func applyDefaults(c *Config) {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Hostname == "" {
+		c.Hostname, _ = os.Hostname()
+		if c.Hostname == "" {
+			c.Hostname = "localhost"
+		}
+	}
+	if c.POP3Listen == nil {
+		c.POP3Listen = []string{":110"}
+	}
+	if c.POP3SListen == nil {
+		c.POP3SListen = []string{":995"}
+	}
+	if c.PoppassdListen == nil {
+		c.PoppassdListen = []string{"127.0.0.1:106"}
+	}
+	if c.MailLocation == "" {
+		c.MailLocation = "maildir:/var/vmail/%d/%n"
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 10 * time.Minute
+	}
+	if c.PoppassdIdleTimeout == 0 {
+		c.PoppassdIdleTimeout = 60 * time.Second
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = 1000
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = 20
+	}
+	if c.FailureDelay == 0 {
+		c.FailureDelay = 2 * time.Second
+	}
+	if c.MaxFailureDelay == 0 {
+		c.MaxFailureDelay = 15 * time.Second
+	}
+	if c.VerifyCacheTTL == 0 {
+		c.VerifyCacheTTL = 10 * time.Minute
+	}
+}
+
+// isLoopbackListen reports whether a listen address binds only loopback.
+func isLoopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// state is what every serving mode shares.
+type state struct {
+	db       *authdb.DB
+	be       *backend.Backend
+	tlsConf  *tls.Config
+	reloader *tlsutil.Reloader
+}
+
+// setup opens the account store, loads the certificate and builds the glue.
+func setup(ctx context.Context, cfg *Config) (*state, error) {
+	log := cfg.Logger
+	db, err := authdb.Open(ctx, cfg.DBPath, authdb.Options{
+		DefaultDomain:  cfg.DefaultDomain,
+		Scheme:         cfg.Scheme,
+		Logger:         log,
+		VerifyCacheTTL: cfg.VerifyCacheTTL,
+		MaxVerify:      cfg.MaxVerify,
+	})
+	if err != nil {
+		return nil, err
+	}
+	st := &state{db: db}
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		st.reloader, err = tlsutil.NewReloader(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		st.tlsConf = tlsutil.ServerConfig(st.reloader)
+	}
+	st.be, err = backend.New(backend.Options{
+		Store:         db,
+		DefaultDomain: cfg.DefaultDomain,
+		MailLocation:  cfg.MailLocation,
+		Maildrop:      maildrop.Options{Logger: log},
+		Limiter: throttle.New(throttle.Options{
+			BaseDelay: cfg.FailureDelay,
+			MaxDelay:  cfg.MaxFailureDelay,
+			IPLimit:   cfg.IPFailLimit,
+		}),
+		Hostname: cfg.Hostname,
+		Logger:   log,
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func pop3Options(cfg *Config, st *state) *pop3d.Options {
+	return &pop3d.Options{
+		Backend:           st.be.POP3(),
+		Hostname:          cfg.Hostname,
+		Implementation:    "popadm",
+		TLSConfig:         st.tlsConf,
+		AllowInsecureAuth: cfg.AllowInsecureAuth,
+		APOP:              cfg.APOP,
+		SASLMechanisms:    cfg.SASL,
+		Expire:            cfg.Expire,
+		LoginDelay:        cfg.LoginDelay,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxConns:          cfg.MaxConns,
+		MaxConnsPerIP:     cfg.MaxConnsPerIP,
+		Logger:            cfg.Logger,
+		Debug:             cfg.Trace,
+		TraceAuth:         cfg.TraceAuth,
+	}
+}
+
+func poppassdOptions(cfg *Config, st *state) *poppassd.Options {
+	return &poppassd.Options{
+		Backend:       st.be.Passwd(),
+		Version:       Version,
+		TLSConfig:     st.tlsConf,
+		IdleTimeout:   cfg.PoppassdIdleTimeout,
+		FailureDelay:  cfg.FailureDelay,
+		MaxConns:      cfg.MaxConns,
+		MaxConnsPerIP: cfg.MaxConnsPerIP,
+		Logger:        cfg.Logger,
+		Debug:         cfg.Trace,
+		TraceAuth:     cfg.TraceAuth,
+	}
+}
+
+// RunInetd serves one session of the single enabled service on in/out (the
+// inetd "nowait" model: the super-server accepted the connection). Logs go
+// to cfg.Logger, which must not write to out.
+func RunInetd(ctx context.Context, cfg Config, in, out *os.File) error {
+	applyDefaults(&cfg)
+	if cfg.POP3 == cfg.Poppassd {
+		return errors.New("server: inetd mode serves exactly one service")
+	}
+	st, err := setup(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer st.db.Close()
+	conn := lineserver.StdioConn(in, out)
+	if cfg.POP3 {
+		pop3d.New(pop3Options(&cfg, st)).ServeConn(ctx, conn)
+	} else {
+		poppassd.New(poppassdOptions(&cfg, st)).ServeConn(ctx, conn)
+	}
+	return nil
+}
