@@ -27,7 +27,7 @@ var errConflict = errors.New("authdb: credentials changed concurrently")
 // right, after the verify has been paid, so it is not a password oracle.
 // Unknown users cost a verify of a dummy hash of the configured scheme.
 func (d *DB) verifyPlain(ctx context.Context, username, password string) (*Account, Policy, error) {
-	pol, err := d.policy(ctx)
+	pol, err := d.loginPolicy(ctx)
 	if err != nil {
 		return nil, pol, temporary("authenticate", err)
 	}
@@ -211,7 +211,7 @@ func (d *DB) RecordFailure(ctx context.Context, req Request, username string, re
 	if err != nil {
 		return nil
 	}
-	pol, err := d.policy(ctx)
+	pol, err := d.loginPolicy(ctx)
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,38 @@ func (d *DB) GetPolicy(ctx context.Context) (*Policy, error) {
 	return &p, nil
 }
 
+// policyTTL bounds how long the login path reuses a policy it read: a
+// change made by another process (popadm policy set) applies within it.
+const policyTTL = 2 * time.Second
+
+// loginPolicy returns the policy for the login hot path, read at most once
+// per policyTTL, so a login does not pay a policy query.
+func (d *DB) loginPolicy(ctx context.Context) (Policy, error) {
+	now := time.Now()
+	d.polMu.Lock()
+	if !d.polAt.IsZero() && now.Sub(d.polAt) < policyTTL {
+		p := d.pol
+		d.polMu.Unlock()
+		return p, nil
+	}
+	d.polMu.Unlock()
+	p, err := d.policy(ctx)
+	if err != nil {
+		return p, err
+	}
+	d.polMu.Lock()
+	d.pol, d.polAt = p, now
+	d.polMu.Unlock()
+	return p, nil
+}
+
+// forgetPolicy drops the login path's copy after a change in this process.
+func (d *DB) forgetPolicy() {
+	d.polMu.Lock()
+	d.polAt = time.Time{}
+	d.polMu.Unlock()
+}
+
 func (d *DB) policy(ctx context.Context) (Policy, error) {
 	rows, err := d.r.QueryContext(ctx, "SELECT key, value FROM policy")
 	if err != nil {
@@ -198,6 +230,7 @@ func (d *DB) SetPolicy(ctx context.Context, req Request, p Policy) error {
 		detail = append(detail, e[0]+"="+e[1])
 	}
 	now := d.now()
+	defer d.forgetPolicy()
 	return d.write(ctx, "set policy", func(tx *sql.Tx) error {
 		for _, e := range kv {
 			if _, err := tx.ExecContext(ctx,

@@ -79,6 +79,10 @@ type DB struct {
 
 	dummyMu sync.Mutex
 	dummy   map[string]string // scheme → hash of a random password (unknown-user timing)
+
+	polMu sync.Mutex
+	pol   Policy
+	polAt time.Time // when pol was read; zero = never
 }
 
 var (

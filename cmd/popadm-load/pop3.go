@@ -176,12 +176,20 @@ var errNoTerminator = errors.New("multi-line response ended without the terminat
 // bytes (line ends included). Lines longer than the reader's buffer are
 // counted without being passed to fn.
 func (p *pop3Conn) readMulti(fn func(line []byte)) (int64, error) {
-	var n int64
+	var n, lastDeadline int64
 	atStart := true
 	var long bool
+	if err := p.c.SetReadDeadline(time.Now().Add(p.timeout)); err != nil {
+		return n, err
+	}
 	for {
-		if err := p.c.SetReadDeadline(time.Now().Add(p.timeout)); err != nil {
-			return n, err
+		// Refresh the deadline per MiB, not per line: a timer update per
+		// line would make the load tool, not the server, the bottleneck.
+		if n-lastDeadline > 1<<20 {
+			lastDeadline = n
+			if err := p.c.SetReadDeadline(time.Now().Add(p.timeout)); err != nil {
+				return n, err
+			}
 		}
 		part, err := p.r.ReadSlice('\n')
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {

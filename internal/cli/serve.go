@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -34,6 +35,7 @@ type serveFlags struct {
 	readyFile   string
 	inetd       bool
 	allowShortT bool
+	cpuProfile  string
 }
 
 func newServeCmd() *cobra.Command {
@@ -93,6 +95,8 @@ unless --poppassd-allow-remote is given (prefer --poppassd-tls-listen then).`,
 	fl.BoolVar(&sf.inetd, "inetd", false, "serve one session on stdin/stdout (needs one service: serve pop3d|poppassd)")
 	fl.StringVar(&sf.readyFile, "ready-file", "", "write the bound addresses as JSON to this file once listening")
 	_ = fl.MarkHidden("ready-file")
+	fl.StringVar(&sf.cpuProfile, "cpu-profile", "", "write a CPU profile to this file until exit (benchmarking)")
+	_ = fl.MarkHidden("cpu-profile")
 	fl.BoolVar(&sf.allowShortT, "allow-short-idle-timeout", false, "allow an idle timeout under RFC 1939's 10 minutes (testing only)")
 	_ = fl.MarkHidden("allow-short-idle-timeout")
 	return cmd
@@ -168,6 +172,17 @@ func runServe(cmd *cobra.Command, args []string, sf *serveFlags) error {
 		}
 	}
 	server.Version = Version
+	if sf.cpuProfile != "" {
+		f, err := os.Create(sf.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()

@@ -87,8 +87,11 @@ func acquireLock(root string, o *Options, log *slog.Logger) (*sessionLock, error
 	}
 }
 
-// createLock creates the lock file with O_EXCL, takes the OFD lock on it,
-// writes "pid:hostname\n" and fsyncs it. It returns an error wrapping
+// createLock creates the lock file with O_EXCL, takes the OFD lock on it and
+// writes "pid:hostname\n". The content is not fsynced: exclusion rests on
+// the O_EXCL create (atomic, also over NFS v3+) and the OFD lock, and a
+// lock file left empty by a power loss is judged by its age like any other
+// stale lock. An fsync here would cost every login a disk flush. It returns an error wrapping
 // fs.ErrExist when a lock file is already there.
 func createLock(path string, o *Options, log *slog.Logger) (*sessionLock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
@@ -126,9 +129,6 @@ func createLock(path string, o *Options, log *slog.Logger) (*sessionLock, error)
 		time.Sleep(ofdBackoff)
 	}
 	if _, err := io.WriteString(f, lockOwner(o.Hostname)); err != nil {
-		return fail(fmt.Errorf("maildrop: write lock: %w", err))
-	}
-	if err := f.Sync(); err != nil {
 		return fail(fmt.Errorf("maildrop: write lock: %w", err))
 	}
 	return &sessionLock{

@@ -8,7 +8,6 @@ import (
 	"github.com/go-crypt/crypt"
 	"github.com/go-crypt/crypt/algorithm"
 	"github.com/go-crypt/crypt/algorithm/md5crypt"
-	"github.com/go-crypt/crypt/algorithm/shacrypt"
 )
 
 // SHA-crypt limits and defaults (glibc, doveadm).
@@ -22,14 +21,12 @@ const (
 )
 
 // newCryptDecoder returns a go-crypt decoder with exactly the algorithms
-// read through it: SHA-256/SHA-512 crypt and the standard MD5-crypt. (The
+// read through it: the standard MD5-crypt (SHA-crypt has its own
+// allocation-free implementation in shacrypt.go). (The
 // library's global decoder does not know $1$, and its default set may
 // change.)
 func newCryptDecoder() (*crypt.Decoder, error) {
 	d := crypt.NewDecoder()
-	if err := shacrypt.RegisterDecoder(d); err != nil {
-		return nil, err
-	}
 	if err := md5crypt.RegisterDecoderCommon(d); err != nil {
 		return nil, err
 	}
@@ -168,11 +165,7 @@ func parseSHACrypt(scheme, id string) func(raw []byte) (verifier, error) {
 		if len(hash) != hashLen || !isCrypt64(hash) {
 			return nil, malformed(scheme, "SHA-crypt hash must be "+strconv.Itoa(hashLen)+" crypt-base64 characters")
 		}
-		digest, err := decodeCrypt(scheme, s)
-		if err != nil {
-			return nil, err
-		}
-		return &cryptVerifier{scheme: scheme, digest: digest, w: work{rounds: rounds}}, nil
+		return &shaCryptVerifier{is512: id == "6", salt: salt, hash: hash, rounds: rounds}, nil
 	}
 }
 
@@ -193,10 +186,7 @@ func parseDecimal(s string) (int, error) {
 // genSHACrypt returns the SHA-crypt generator; rounds are written only when
 // they differ from 5000, as doveadm and glibc do.
 func genSHACrypt(scheme string) func(password string, p Params) (string, error) {
-	variant := shacrypt.VariantSHA512
-	if scheme == "SHA256-CRYPT" {
-		variant = shacrypt.VariantSHA256
-	}
+	is512 := scheme != "SHA256-CRYPT"
 	return func(password string, p Params) (string, error) {
 		rounds := p.Rounds
 		if rounds == 0 {
@@ -205,15 +195,10 @@ func genSHACrypt(scheme string) func(password string, p Params) (string, error) 
 		if rounds < shaCryptMinRounds || rounds > shaCryptMaxRounds {
 			return "", malformed(scheme, "rounds out of range 1000..999999999")
 		}
-		h, err := shacrypt.New(shacrypt.WithVariant(variant), shacrypt.WithIterations(rounds),
-			shacrypt.WithSaltLength(shaCryptGenSalt))
+		salt, err := randomSaltText(shaCryptGenSalt)
 		if err != nil {
-			return "", malformed(scheme, "invalid SHA-crypt parameters")
+			return "", unsupported(scheme, "no randomness for the salt")
 		}
-		digest, err := h.Hash(password)
-		if err != nil {
-			return "", unsupported(scheme, "SHA-crypt hashing failed")
-		}
-		return digest.Encode(), nil
+		return shaCryptString(is512, password, salt, rounds), nil
 	}
 }
