@@ -314,7 +314,7 @@ func (d *DB) changePassword(ctx context.Context, req Request, username, oldPassw
 	if err != nil {
 		return err
 	}
-	return d.write(ctx, "change password", func(tx *sql.Tx) error {
+	err = d.write(ctx, "change password", func(tx *sql.Tx) error {
 		var ver int64
 		err := tx.QueryRowContext(ctx, "SELECT cred_version FROM users WHERE id = ?", acct.ID).Scan(&ver)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && ver != acct.CredVersion) {
@@ -328,6 +328,15 @@ func (d *DB) changePassword(ctx context.Context, req Request, username, oldPassw
 		}
 		return d.audit(ctx, tx, now, req, ActionPasswd, acct.Name, "ok", "schemes "+strings.Join(set.schemes(), ","))
 	})
+	if err == nil {
+		// The client just proved it knows the new password: the next login
+		// (typically right away, from the same webmail) need not pay the
+		// slow verify again. The entry is bound to the new stored verifier.
+		if cand, ok := set.plainCandidate(); ok {
+			d.gate.remember(d.now(), acct.Name, cand, newPassword)
+		}
+	}
+	return err
 }
 
 // finishSet stores a new password's credential set and the account fields

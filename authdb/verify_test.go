@@ -144,6 +144,17 @@ func TestVerifyCache(t *testing.T) {
 	mustAdd(t, other, "alice", "third password")
 	authErr(t, func() error { _, err := db.Authenticate(ctx, pop3, "alice", "second password"); return err }(), ReasonBadPassword)
 
+	// A poppassd change remembers the new password (the client just proved
+	// it) and the old one stops working.
+	if err := db.ChangePassword(ctx, pop3, "alice", "third password", "fourth password"); err != nil {
+		t.Fatal(err)
+	}
+	full, _ = db.Lookup(ctx, "alice")
+	if !db.gate.cached(clk.Now(), full.Name, full.Credentials["SHA512-CRYPT"], "fourth password") {
+		t.Fatal("new password not remembered after a change")
+	}
+	authErr(t, func() error { _, err := db.Authenticate(ctx, pop3, "alice", "third password"); return err }(), ReasonBadPassword)
+
 	// Disabled by default.
 	plain, _ := newTestDB(t)
 	mustAdd(t, plain, "bob", "first password")
