@@ -55,6 +55,11 @@ type Options struct {
 	// MaxVerify bounds concurrent slow hash operations (verify and
 	// generate) in this process; 0 means 2 per CPU.
 	MaxVerify int
+	// NoUnknownUserDelay skips the dummy verify that makes an unknown user
+	// cost as much as a wrong password. Only for callers that pass unknown
+	// names on to another verifier (the PAM fallback), which then sets the
+	// timing.
+	NoUnknownUserDelay bool
 	// Logger receives warnings (never secrets); nil means slog.Default().
 	Logger *slog.Logger
 	// Now replaces time.Now (tests).

@@ -24,6 +24,7 @@ import (
 
 	"github.com/popadm/popadm/authdb"
 	"github.com/popadm/popadm/internal/maildrop"
+	"github.com/popadm/popadm/internal/mbox"
 	"github.com/popadm/popadm/internal/throttle"
 )
 
@@ -48,8 +49,15 @@ type Options struct {
 	// per-user override: %u = full login, %n = local part, %d = domain,
 	// %% = a percent sign. An optional "maildir:" prefix is accepted.
 	MailLocation string
-	// Maildrop options for every session.
+	// SystemMailLocation is the template for accounts from the system (PAM),
+	// which have no domain: default "mbox:/var/mail/%u". A "maildir:"
+	// prefix or none selects a Maildir, "mbox:" an mbox spool.
+	SystemMailLocation string
+	// Maildrop options for every Maildir session.
 	Maildrop maildrop.Options
+	// Mbox options for every mbox spool session (JournalDir is required
+	// when any location is an mbox).
+	Mbox mbox.Options
 	// Limiter is the failed-login policy shared by all protocols of the
 	// process. Nil gets a default limiter.
 	Limiter *throttle.Limiter
@@ -84,11 +92,21 @@ func New(opts Options) (*Backend, error) {
 	if opts.MailLocation == "" {
 		return nil, errors.New("backend: no mail location template")
 	}
-	loc := strings.TrimPrefix(opts.MailLocation, "maildir:")
-	if !strings.Contains(loc, "%") {
-		return nil, fmt.Errorf("backend: mail location %q has no %%u/%%n/%%d: every user would share one maildrop", opts.MailLocation)
+	if opts.SystemMailLocation == "" {
+		opts.SystemMailLocation = "mbox:/var/mail/%u"
 	}
-	opts.MailLocation = loc
+	for _, l := range []string{opts.MailLocation, opts.SystemMailLocation} {
+		kind, path := splitLocation(l)
+		if kind == "" {
+			return nil, fmt.Errorf("backend: mail location %q: unknown type (want maildir: or mbox:)", l)
+		}
+		if !strings.Contains(path, "%u") && !strings.Contains(path, "%n") {
+			return nil, fmt.Errorf("backend: mail location %q has no %%u or %%n: every user would share one maildrop", l)
+		}
+		if kind == "mbox" && opts.Mbox.JournalDir == "" && l == opts.MailLocation {
+			return nil, fmt.Errorf("backend: mail location %q is an mbox spool but no journal directory is set", l)
+		}
+	}
 	if opts.Hostname == "" {
 		opts.Hostname = "localhost"
 	}
@@ -113,21 +131,50 @@ func (b *Backend) normalize(name string) string {
 	return n
 }
 
-// MaildirFor returns the Maildir path of an account.
-func (b *Backend) MaildirFor(acct *authdb.Account) (string, error) {
-	if acct.Maildrop != "" {
-		return strings.TrimPrefix(acct.Maildrop, "maildir:"), nil
+// splitLocation splits "maildir:PATH" or "mbox:PATH" (no prefix means a
+// Maildir). kind is "" for an unknown prefix.
+func splitLocation(l string) (kind, path string) {
+	switch {
+	case strings.HasPrefix(l, "maildir:"):
+		return "maildir", strings.TrimPrefix(l, "maildir:")
+	case strings.HasPrefix(l, "mbox:"):
+		return "mbox", strings.TrimPrefix(l, "mbox:")
+	case strings.HasPrefix(l, "/"), strings.HasPrefix(l, "."):
+		return "maildir", l
 	}
-	return ExpandLocation(b.opts.MailLocation, acct.Name, acct.Local, acct.Domain)
+	return "", l
+}
+
+// LocationFor returns the kind ("maildir" or "mbox") and path of an
+// account's mail: its per-user override, else the template for its kind of
+// account (system accounts have no domain).
+func (b *Backend) LocationFor(acct *authdb.Account) (kind, path string, err error) {
+	if acct.Maildrop != "" {
+		kind, path = splitLocation(acct.Maildrop)
+		if kind == "" {
+			kind, path = "maildir", acct.Maildrop
+		}
+		return kind, path, nil
+	}
+	tmpl := b.opts.MailLocation
+	if acct.Domain == "" {
+		tmpl = b.opts.SystemMailLocation
+	}
+	kind, tmpl = splitLocation(tmpl)
+	path, err = ExpandLocation(tmpl, acct.Name, acct.Local, acct.Domain)
+	return kind, path, err
 }
 
 // ExpandLocation expands a mail location template. It refuses values that
 // would escape the template's directory (".." or "/" in a name part).
 func ExpandLocation(tmpl, user, local, domain string) (string, error) {
-	for _, part := range []string{local, domain} {
-		if part == "" || part == "." || part == ".." || strings.ContainsAny(part, "/\x00") {
+	for _, part := range []string{user, local, domain} {
+		if part == "." || part == ".." || strings.ContainsAny(part, "/\x00") {
 			return "", fmt.Errorf("backend: unsafe name part %q for a mail location", part)
 		}
+	}
+	if local == "" || (domain == "" && strings.Contains(tmpl, "%d")) {
+		return "", fmt.Errorf("backend: mail location %q needs a part the account %q lacks", tmpl, user)
 	}
 	var sb strings.Builder
 	for i := 0; i < len(tmpl); i++ {

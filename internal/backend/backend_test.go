@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/xdg-go/scram"
 
 	"github.com/popadm/popadm/authdb"
+	"github.com/popadm/popadm/internal/mbox"
 	"github.com/popadm/popadm/internal/throttle"
 	"github.com/popadm/popadm/pop3d"
 	"github.com/popadm/popadm/poppassd"
@@ -83,6 +85,7 @@ func newFixture(t *testing.T) *fixture {
 		Limiter:      throttle.New(throttle.Options{BaseDelay: 10 * time.Millisecond, MaxDelay: 20 * time.Millisecond}),
 		Hostname:     "test.example",
 		Logger:       log,
+		Mbox:         mbox.Options{JournalDir: filepath.Join(dir, "journal")},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -351,6 +354,58 @@ func TestPoppassdRefusalsAlike(t *testing.T) {
 	}
 	if !strings.Contains(f.log.String(), "reason=not-allowed") {
 		t.Fatalf("log lacks not-allowed:\n%s", f.log)
+	}
+}
+
+// TestMboxOverride serves an account whose mail location is an mbox file
+// (a per-user override): listing, byte-exact RETR with CRLF, and a DELE
+// committed at QUIT that leaves the other message and the file's inode.
+func TestMboxOverride(t *testing.T) {
+	f := newFixture(t)
+	spool := filepath.Join(t.TempDir(), "spool")
+	content := "From a@example.net  Sat Nov 28 06:19:19 2026\nSubject: one\n\nfirst\n>From quoted\n\n" +
+		"From b@example.net  Sat Nov 28 06:20:19 2026\nSubject: two\n\nsecond\n\n"
+	if err := os.WriteFile(spool, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st0, _ := os.Stat(spool)
+	loc := "mbox:" + spool
+	if _, err := f.db.ModifyUser(context.Background(), authdb.Request{Service: authdb.ServiceCLI}, "plain@example.com", authdb.UserMod{Maildrop: &loc}); err != nil {
+		t.Fatal(err)
+	}
+	c := f.dial()
+	c.cmd("USER plain@example.com")
+	if r := c.cmd("PASS Tr0ub4dor&3 ok"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("PASS: %q\n%s", r, f.log)
+	}
+	msg1 := "Subject: one\r\n\r\nfirst\r\n>From quoted\r\n"
+	if r := c.cmd("LIST 1"); r != fmt.Sprintf("+OK 1 %d", len(msg1)) {
+		t.Fatalf("LIST 1 = %q, want size %d", r, len(msg1))
+	}
+	if r := c.cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("RETR: %q", r)
+	}
+	var got strings.Builder
+	for {
+		l := c.line()
+		if l == "." {
+			break
+		}
+		got.WriteString(l + "\r\n")
+	}
+	if got.String() != msg1 {
+		t.Fatalf("RETR 1 = %q, want %q", got.String(), msg1)
+	}
+	c.cmd("DELE 1")
+	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("QUIT: %q", r)
+	}
+	b, _ := os.ReadFile(spool)
+	if strings.Contains(string(b), "first") || !strings.Contains(string(b), "second") || !strings.HasSuffix(string(b), "\n\n") {
+		t.Fatalf("spool after UPDATE: %q", b)
+	}
+	if st1, _ := os.Stat(spool); !os.SameFile(st0, st1) {
+		t.Fatal("UPDATE replaced the spool file instead of rewriting it in place")
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/popadm/popadm/authdb"
 	"github.com/popadm/popadm/internal/maildrop"
+	"github.com/popadm/popadm/internal/mbox"
 	"github.com/popadm/popadm/internal/pwscheme"
 	"github.com/popadm/popadm/pop3d"
 )
@@ -88,24 +90,61 @@ func (p *POP3) refuse(ctx context.Context, a attempt, password string, err error
 // open locks and scans the account's maildrop after a successful login.
 func (p *POP3) open(ctx context.Context, a attempt, acct *authdb.Account) (pop3d.Session, error) {
 	p.opts.Limiter.Success(a.user)
-	dir, err := p.MaildirFor(acct)
+	kind, path, err := p.LocationFor(acct)
 	if err != nil {
 		p.log.Error("mail location", "user", acct.Name, "err", err)
 		return nil, &pop3d.Error{Code: "SYS/PERM", Text: "maildrop unavailable"}
 	}
-	mo := p.opts.Maildrop
-	mo.Create = true
-	md, err := maildrop.Open(ctx, dir, mo)
+	var sess pop3d.Session
+	switch kind {
+	case "mbox":
+		sess, err = p.openMbox(ctx, acct, path)
+	default:
+		mo := p.opts.Maildrop
+		mo.Create = true
+		var md *maildrop.Maildrop
+		md, err = maildrop.Open(ctx, path, mo)
+		if err == nil {
+			sess = &session{md: md}
+		}
+	}
 	switch {
-	case errors.Is(err, maildrop.ErrInUse):
+	case errors.Is(err, maildrop.ErrInUse), errors.Is(err, mbox.ErrInUse):
 		p.log.Info("maildrop in use", "proto", "pop3", "user", acct.Name, "remote", a.remote)
 		return nil, pop3d.ErrInUse
+	case errors.Is(err, mbox.ErrTooBig), errors.Is(err, mbox.ErrUnsafe), errors.Is(err, mbox.ErrFormat):
+		p.log.Error("open maildrop", "proto", "pop3", "user", acct.Name, "path", path, "err", err)
+		return nil, &pop3d.Error{Code: "SYS/PERM", Text: "maildrop cannot be served, ask the administrator"}
 	case err != nil:
-		p.log.Error("open maildrop", "proto", "pop3", "user", acct.Name, "dir", dir, "err", err)
+		p.log.Error("open maildrop", "proto", "pop3", "user", acct.Name, "path", path, "err", err)
 		return nil, pop3d.ErrTemp
 	}
 	p.logSuccess(attempt{proto: a.proto, mech: a.mech, user: acct.Name, remote: a.remote, tls: a.tls, start: a.start})
-	return &session{md: md}, nil
+	return sess, nil
+}
+
+// openMbox opens an mbox spool. A system account's spool must belong to
+// that user (as Postfix creates it); other spools are checked for type and
+// link count only.
+func (p *POP3) openMbox(ctx context.Context, acct *authdb.Account, path string) (pop3d.Session, error) {
+	mo := p.opts.Mbox
+	mo.RequireUID = -1
+	if acct.Domain == "" {
+		u, err := user.Lookup(acct.Name)
+		if err != nil {
+			return nil, fmt.Errorf("backend: system user %q: %w", acct.Name, err)
+		}
+		uid, err := strconv.Atoi(u.Uid)
+		if err != nil {
+			return nil, fmt.Errorf("backend: system user %q: uid %q", acct.Name, u.Uid)
+		}
+		mo.RequireUID = uid
+	}
+	sp, err := mbox.Open(ctx, path, mo)
+	if err != nil {
+		return nil, err
+	}
+	return &mboxSession{sp: sp}, nil
 }
 
 // LoginAPOP implements pop3d.APOPBackend. It needs the account's PLAIN
@@ -366,3 +405,29 @@ func (s *session) Commit(ctx context.Context, deleted []int) error {
 }
 
 func (s *session) Close() error { return s.md.Close() }
+
+// mboxSession adapts an mbox spool to pop3d.Session.
+type mboxSession struct{ sp *mbox.Spool }
+
+func (s *mboxSession) Messages(ctx context.Context) ([]pop3d.Message, error) {
+	msgs := s.sp.Messages()
+	out := make([]pop3d.Message, len(msgs))
+	for i, m := range msgs {
+		out[i] = pop3d.Message{Size: m.Size, UID: m.UIDL}
+	}
+	return out, nil
+}
+
+func (s *mboxSession) Open(ctx context.Context, i int) (io.ReadCloser, error) {
+	r, err := s.sp.Open(i)
+	if errors.Is(err, mbox.ErrChanged) || errors.Is(err, mbox.ErrGone) {
+		return nil, &pop3d.Error{Code: "SYS/TEMP", Text: "maildrop was changed by another program, log in again"}
+	}
+	return r, err
+}
+
+func (s *mboxSession) Commit(ctx context.Context, deleted []int) error {
+	return s.sp.Commit(deleted)
+}
+
+func (s *mboxSession) Close() error { return s.sp.Close() }

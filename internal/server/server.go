@@ -15,14 +15,17 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/popadm/popadm/authdb"
+	"github.com/popadm/popadm/authdb/pamauth"
 	"github.com/popadm/popadm/internal/backend"
 	"github.com/popadm/popadm/internal/lineserver"
 	"github.com/popadm/popadm/internal/maildrop"
+	"github.com/popadm/popadm/internal/mbox"
 	"github.com/popadm/popadm/internal/throttle"
 	"github.com/popadm/popadm/internal/tlsutil"
 	"github.com/popadm/popadm/pop3d"
@@ -58,6 +61,21 @@ type Config struct {
 	LoginDelay        int      // CAPA LOGIN-DELAY seconds (0 omits)
 
 	MailLocation string // default "maildir:/var/vmail/%d/%n"
+	// SystemMailLocation serves accounts from PAM: default "mbox:/var/mail/%u".
+	SystemMailLocation string
+	// JournalDir holds mbox UPDATE journals and spool session locks:
+	// default /var/lib/popadm/journal. Outside the spool directory.
+	JournalDir string
+
+	// Auth is the account backend chain: "sqlite" (default), "pam", or
+	// "sqlite,pam" (the SQLite store first, then system accounts).
+	Auth string
+	// PAMService and PAMPasswdService name the PAM services for logins and
+	// password changes (default popadm-pop3, popadm-passwd).
+	PAMService, PAMPasswdService string
+	// PAMMinUID refuses system accounts below this UID like a wrong
+	// password (default 1000).
+	PAMMinUID int
 
 	IdleTimeout         time.Duration // POP3 autologout, default 10m
 	PoppassdIdleTimeout time.Duration // default 60s
@@ -92,7 +110,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	defer st.db.Close()
+	defer st.close()
 	tlsConf, reloader := st.tlsConf, st.reloader
 
 	type service struct {
@@ -256,6 +274,12 @@ func applyDefaults(c *Config) {
 	if c.MailLocation == "" {
 		c.MailLocation = "maildir:/var/vmail/%d/%n"
 	}
+	if c.SystemMailLocation == "" {
+		c.SystemMailLocation = "mbox:/var/mail/%u"
+	}
+	if c.JournalDir == "" {
+		c.JournalDir = "/var/lib/popadm/journal"
+	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 10 * time.Minute
 	}
@@ -303,30 +327,58 @@ type state struct {
 // setup opens the account store, loads the certificate and builds the glue.
 func setup(ctx context.Context, cfg *Config) (*state, error) {
 	log := cfg.Logger
-	db, err := authdb.Open(ctx, cfg.DBPath, authdb.Options{
-		DefaultDomain:  cfg.DefaultDomain,
-		Scheme:         cfg.Scheme,
-		Logger:         log,
-		VerifyCacheTTL: cfg.VerifyCacheTTL,
-		MaxVerify:      cfg.MaxVerify,
-	})
+	useDB, usePAM, err := parseAuth(cfg.Auth)
 	if err != nil {
 		return nil, err
 	}
-	st := &state{db: db}
+	st := &state{}
+	chain := &backend.Chain{}
+	if useDB {
+		st.db, err = authdb.Open(ctx, cfg.DBPath, authdb.Options{
+			DefaultDomain:      cfg.DefaultDomain,
+			Scheme:             cfg.Scheme,
+			Logger:             log,
+			VerifyCacheTTL:     cfg.VerifyCacheTTL,
+			MaxVerify:          cfg.MaxVerify,
+			NoUnknownUserDelay: usePAM, // PAM then verifies unknown names and sets the timing
+		})
+		if err != nil {
+			return nil, err
+		}
+		chain.DB = st.db
+	}
+	if usePAM {
+		pa, err := pamauth.New(pamauth.Options{
+			AuthService:   cfg.PAMService,
+			PasswdService: cfg.PAMPasswdService,
+			MinUID:        cfg.PAMMinUID,
+			Logger:        log,
+		})
+		if err != nil {
+			st.close()
+			return nil, fmt.Errorf("server: auth %q: %w", cfg.Auth, err)
+		}
+		chain.PAM = pa
+	}
+	var store backend.Store = chain
+	if st.db != nil && chain.PAM == nil {
+		store = st.db
+	}
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		st.reloader, err = tlsutil.NewReloader(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
-			db.Close()
+			st.close()
 			return nil, err
 		}
 		st.tlsConf = tlsutil.ServerConfig(st.reloader)
 	}
 	st.be, err = backend.New(backend.Options{
-		Store:         db,
-		DefaultDomain: cfg.DefaultDomain,
-		MailLocation:  cfg.MailLocation,
-		Maildrop:      maildrop.Options{Logger: log},
+		Store:              store,
+		DefaultDomain:      cfg.DefaultDomain,
+		MailLocation:       cfg.MailLocation,
+		SystemMailLocation: cfg.SystemMailLocation,
+		Maildrop:           maildrop.Options{Logger: log},
+		Mbox:               mbox.Options{JournalDir: cfg.JournalDir, Logger: log},
 		Limiter: throttle.New(throttle.Options{
 			BaseDelay: cfg.FailureDelay,
 			MaxDelay:  cfg.MaxFailureDelay,
@@ -336,10 +388,36 @@ func setup(ctx context.Context, cfg *Config) (*state, error) {
 		Logger:   log,
 	})
 	if err != nil {
-		db.Close()
+		st.close()
 		return nil, err
 	}
+	// Finish any mbox UPDATE a crash interrupted before serving anything.
+	if _, serr := os.Stat(cfg.JournalDir); serr == nil {
+		if rerr := mbox.RecoverAll(mbox.Options{JournalDir: cfg.JournalDir, Logger: log}); rerr != nil {
+			log.Error("mbox journal recovery", "dir", cfg.JournalDir, "err", rerr)
+		}
+	}
 	return st, nil
+}
+
+// close releases what setup opened.
+func (st *state) close() {
+	if st.db != nil {
+		st.db.Close()
+	}
+}
+
+// parseAuth reads the backend chain setting.
+func parseAuth(s string) (useDB, usePAM bool, err error) {
+	switch strings.ReplaceAll(strings.ToLower(s), " ", "") {
+	case "", "sqlite":
+		return true, false, nil
+	case "pam":
+		return false, true, nil
+	case "sqlite,pam":
+		return true, true, nil
+	}
+	return false, false, fmt.Errorf("server: auth %q: want sqlite, pam or sqlite,pam", s)
 }
 
 func pop3Options(cfg *Config, st *state) *pop3d.Options {
@@ -389,7 +467,7 @@ func RunInetd(ctx context.Context, cfg Config, in, out *os.File) error {
 	if err != nil {
 		return err
 	}
-	defer st.db.Close()
+	defer st.close()
 	conn := lineserver.StdioConn(in, out)
 	if cfg.POP3 {
 		pop3d.New(pop3Options(&cfg, st)).ServeConn(ctx, conn)
