@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/popadm/popadm/authdb"
+	"github.com/popadm/popadm/authdb/pamauth"
+	"github.com/popadm/popadm/internal/backend"
 )
 
 func newCmdAuth(f *factory) *cobra.Command {
@@ -27,6 +30,9 @@ type authTestOptions struct {
 	user    string
 	service string
 	mech    string
+	auth    string
+	pamSvc  string
+	pamUID  int
 	pw      pwFlags
 }
 
@@ -73,6 +79,9 @@ must also be able to use that mechanism (its set and stored credentials).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.service, "service", "pop3", "`service` whose rules apply: pop3 or poppassd")
+	fl.StringVar(&o.auth, "auth", "sqlite", "`backends` to test against, as popadm serve --auth: sqlite, pam or sqlite,pam")
+	fl.StringVar(&o.pamSvc, "pam-service", "", "PAM `service` (default popadm-pop3, or popadm-passwd with --service poppassd)")
+	fl.IntVar(&o.pamUID, "pam-min-uid", 1000, "refuse system accounts below this `uid`, as popadm serve does")
 	fl.StringVar(&o.mech, "mech", "plain", "`mechanism` the account must support: plain, apop, cram-md5, scram-sha-1, scram-sha-256")
 	addPasswordFlags(fl, &o.pw, pwKinds{})
 	return cmd
@@ -91,10 +100,47 @@ type authResult struct {
 	Error      string `json:"error,omitempty"`
 }
 
+// authStore builds the backend chain --auth names: the SQLite store, PAM,
+// or both in the order popadm serve uses.
+func authStore(ctx context.Context, o *authTestOptions) (authdb.Authenticator, error) {
+	chain := &backend.Chain{}
+	var useDB, usePAM bool
+	switch strings.ReplaceAll(strings.ToLower(o.auth), " ", "") {
+	case "sqlite":
+		useDB = true
+	case "pam":
+		usePAM = true
+	case "sqlite,pam":
+		useDB, usePAM = true, true
+	default:
+		return nil, usageErrorf("--auth must be sqlite, pam or sqlite,pam, not %q", o.auth)
+	}
+	if useDB {
+		db, err := o.f.openDB(ctx, openNormal)
+		if err != nil {
+			return nil, err
+		}
+		if !usePAM {
+			return db, nil
+		}
+		chain.DB = db
+	}
+	svc := o.pamSvc
+	if svc == "" && o.service == string(authdb.ServicePoppassd) {
+		svc = pamauth.DefaultPasswdService
+	}
+	pa, err := pamauth.New(pamauth.Options{AuthService: svc, PasswdService: svc, MinUID: o.pamUID})
+	if err != nil {
+		return nil, failf(ExitConfig, "PAM unavailable", "%w", err)
+	}
+	chain.PAM = pa
+	return chain, nil
+}
+
 func authTestRun(ctx context.Context, o *authTestOptions) error {
 	f := o.f
 	subject := f.normalize(o.user)
-	db, err := f.openDB(ctx, openNormal)
+	db, err := authStore(ctx, o)
 	if err != nil {
 		return err
 	}

@@ -175,7 +175,11 @@ poppassd. Every command is scriptable: --json gives machine-readable output
 
 Passwords are never taken from the command line: they come from a no-echo
 prompt on a terminal, one line of standard input, --password-file, or
---random.`,
+--random.
+
+popadm manages only the SQLite store. System accounts served through PAM
+(popadm serve --auth pam) are managed with the system's own tools (passwd,
+usermod, chage); "popadm auth test --auth pam" checks them.`,
 		// Usage is not printed on errors: one line naming the problem is
 		// more useful in scripts than a wall of flags.
 		SilenceUsage:  true,
