@@ -70,6 +70,9 @@ func (ss *session) dispatch(line []byte) error {
 		return errUnknownCommand
 	}
 	ss.log.Debug("command", "cmd", cl.Name, "state", ss.state.String())
+	if o := ss.srv.opts.Observer; o != nil {
+		o.Command(cl.Name)
+	}
 	if cmd.states&ss.state == 0 {
 		return errWrongState
 	}

@@ -153,6 +153,9 @@ func (ss *session) body(status string, size int64, fn func(dw *dotWriter) error)
 	})
 	if dw != nil {
 		ss.bytesOut += dw.n
+		if o := ss.srv.opts.Observer; o != nil {
+			o.Sent(dw.n)
+		}
 	}
 	if err != nil {
 		ss.log.Warn("multi-line response aborted, closing", "err", err)

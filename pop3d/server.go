@@ -42,6 +42,9 @@ type Options struct {
 	// Backend authenticates users and opens maildrops. Required.
 	Backend Backend
 
+	// Observer receives command and byte counts (metrics). Nil disables.
+	Observer Observer
+
 	// Hostname is used in the APOP timestamp and logs. Empty means
 	// os.Hostname(), or "localhost" if that fails.
 	Hostname string
@@ -418,4 +421,15 @@ func (s *Server) mapErr(err error) error {
 		return ErrServerClosed
 	}
 	return err
+}
+
+// Observer receives counts of what sessions do, for metrics. Its methods
+// are called from session goroutines and must be safe for concurrent use
+// and fast.
+type Observer interface {
+	// Command is called for every known command that is dispatched.
+	Command(name string)
+	// Sent is called with the octets of each multi-line response body
+	// (RETR, TOP, LIST, UIDL, CAPA) after it was sent.
+	Sent(n int64)
 }

@@ -202,6 +202,9 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	s.ls.ServeConn(ctx, c)
 }
 
+// Conns returns the number of open connections.
+func (s *Server) Conns() int { return s.ls.Conns() }
+
 // Close closes the listeners and all connections immediately. A
 // conversation cut off this way changes no password unless its commit was
 // already under way.

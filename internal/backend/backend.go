@@ -73,6 +73,7 @@ type Options struct {
 type Metrics interface {
 	Login(proto, mech, result string, d time.Duration)
 	Throttled(proto string)
+	InUse()
 }
 
 // Backend is the glue. It is safe for concurrent use.

@@ -111,6 +111,9 @@ func (p *POP3) open(ctx context.Context, a attempt, acct *authdb.Account) (pop3d
 	switch {
 	case errors.Is(err, maildrop.ErrInUse), errors.Is(err, mbox.ErrInUse):
 		p.log.Info("maildrop in use", "proto", "pop3", "user", acct.Name, "remote", a.remote)
+		if p.opts.Metrics != nil {
+			p.opts.Metrics.InUse()
+		}
 		return nil, pop3d.ErrInUse
 	case errors.Is(err, mbox.ErrTooBig), errors.Is(err, mbox.ErrUnsafe), errors.Is(err, mbox.ErrFormat):
 		p.log.Error("open maildrop", "proto", "pop3", "user", acct.Name, "path", path, "err", err)

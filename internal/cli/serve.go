@@ -96,6 +96,7 @@ unless --poppassd-allow-remote is given (prefer --poppassd-tls-listen then).`,
 	fl.IntVar(&c.MaxVerify, "max-verify", 0, "concurrent slow password verifications (default 2 per CPU)")
 	fl.StringVar(&sf.trace, "trace", "", "write a protocol trace to this file (- for stderr); secrets are redacted")
 	fl.BoolVar(&c.TraceAuth, "trace-auth", false, "do not redact secrets in the trace (debugging only)")
+	fl.StringVar(&c.MetricsListen, "metrics-listen", "127.0.0.1:9110", "address of the Prometheus /metrics endpoint (none disables it)")
 	fl.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.BoolVar(&sf.inetd, "inetd", false, "serve one session on stdin/stdout (needs one service: serve pop3d|poppassd)")

@@ -26,6 +26,7 @@ import (
 	"github.com/popadm/popadm/internal/lineserver"
 	"github.com/popadm/popadm/internal/maildrop"
 	"github.com/popadm/popadm/internal/mbox"
+	"github.com/popadm/popadm/internal/metrics"
 	"github.com/popadm/popadm/internal/throttle"
 	"github.com/popadm/popadm/internal/tlsutil"
 	"github.com/popadm/popadm/pop3d"
@@ -95,6 +96,12 @@ type Config struct {
 
 	Logger *slog.Logger
 
+	// MetricsListen is the address of the Prometheus /metrics endpoint:
+	// default "127.0.0.1:9110"; "none" disables it.
+	MetricsListen string
+	// metrics is set by Run.
+	metrics *metrics.Metrics
+
 	// Ready, if set, is called with the bound addresses once every listener
 	// is up (tests and `make run`).
 	Ready func(addrs map[string][]net.Addr)
@@ -106,6 +113,16 @@ type Config struct {
 func Run(ctx context.Context, cfg Config) error {
 	applyDefaults(&cfg)
 	log := cfg.Logger
+	var metricsLn net.Listener
+	if cfg.MetricsListen != "none" {
+		var err error
+		metricsLn, err = net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("server: metrics listen %s: %w (set metrics-listen none to disable)", cfg.MetricsListen, err)
+		}
+		defer metricsLn.Close()
+		cfg.metrics = metrics.New(Version)
+	}
 	st, err := setup(ctx, &cfg)
 	if err != nil {
 		return err
@@ -142,7 +159,13 @@ func Run(ctx context.Context, cfg Config) error {
 
 	if cfg.POP3 {
 		popOpts := pop3Options(&cfg, st)
+		if cfg.metrics != nil {
+			popOpts.Observer = cfg.metrics
+		}
 		plain := pop3d.New(popOpts)
+		if cfg.metrics != nil {
+			cfg.metrics.Sessions("pop3", plain.Conns)
+		}
 		s := &service{name: "pop3", serve: plain.Serve, close: plain.Shutdown}
 		services = append(services, s)
 		if err := listen(s, "pop3", cfg.POP3Listen); err != nil {
@@ -151,6 +174,9 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		if tlsConf != nil && len(cfg.POP3SListen) > 0 {
 			implicit := pop3d.New(popOpts)
+			if cfg.metrics != nil {
+				cfg.metrics.Sessions("pop3s", implicit.Conns)
+			}
 			s := &service{name: "pop3s", serve: implicit.ServeTLS, close: implicit.Shutdown}
 			services = append(services, s)
 			if err := listen(s, "pop3s", cfg.POP3SListen); err != nil {
@@ -170,6 +196,9 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		ppOpts := poppassdOptions(&cfg, st)
 		pp := poppassd.New(ppOpts)
+		if cfg.metrics != nil {
+			cfg.metrics.Sessions("poppassd", pp.Conns)
+		}
 		s := &service{name: "poppassd", serve: pp.Serve, close: pp.Shutdown}
 		services = append(services, s)
 		if err := listen(s, "poppassd", cfg.PoppassdListen); err != nil {
@@ -204,6 +233,19 @@ func Run(ctx context.Context, cfg Config) error {
 				}
 			}()
 		}
+	}
+	mctx, mcancel := context.WithCancel(context.Background())
+	defer mcancel()
+	if metricsLn != nil {
+		addrs["metrics"] = append(addrs["metrics"], metricsLn.Addr())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := cfg.metrics.Serve(mctx, metricsLn, log); err != nil {
+				log.Error("metrics endpoint", "err", err)
+			}
+		}()
+		log.Info("listening", "service", "metrics", "addr", metricsLn.Addr().String())
 	}
 	if cfg.Ready != nil {
 		cfg.Ready(addrs)
@@ -244,6 +286,7 @@ loop:
 			log.Error("shutdown", "service", s.name, "err", err)
 		}
 	}
+	mcancel()
 	wg.Wait()
 	return runErr
 }
@@ -251,6 +294,14 @@ loop:
 // Version is the server version shown in the poppassd greeting; the CLI
 // sets it from the build version.
 var Version = "dev"
+
+// metricsOrNil keeps a nil *Metrics from becoming a non-nil interface.
+func metricsOrNil(m *metrics.Metrics) backend.Metrics {
+	if m == nil {
+		return nil
+	}
+	return m
+}
 
 func applyDefaults(c *Config) {
 	if c.Logger == nil {
@@ -276,6 +327,9 @@ func applyDefaults(c *Config) {
 	}
 	if c.SystemMailLocation == "" {
 		c.SystemMailLocation = "mbox:/var/mail/%u"
+	}
+	if c.MetricsListen == "" {
+		c.MetricsListen = "127.0.0.1:9110"
 	}
 	if c.JournalDir == "" {
 		c.JournalDir = "/var/lib/popadm/journal"
@@ -386,6 +440,7 @@ func setup(ctx context.Context, cfg *Config) (*state, error) {
 		}),
 		Hostname: cfg.Hostname,
 		Logger:   log,
+		Metrics:  metricsOrNil(cfg.metrics),
 	})
 	if err != nil {
 		st.close()
