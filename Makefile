@@ -24,9 +24,12 @@ run: build
 	scripts/run.sh
 
 # Unit, protocol, integration (real curl/poplib/fetchmail against the built
-# binary) and multi-process tests, with the race detector.
+# binary) and multi-process tests, with the race detector; then, as root
+# with libpam-wrapper (and Postfix) installed, the system-account tests:
+# PAM through pam_wrapper/pam_matrix, mbox spools, a real Postfix delivery.
 test: build
 	POPADM_BIN=$(CURDIR)/$(BIN) $(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
+	scripts/test-system.sh
 
 check:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
@@ -41,6 +44,11 @@ fuzz:
 
 cover:
 	$(GO) test -coverprofile=cover.out ./... && $(GO) tool cover -html=cover.out -o cover.html
+
+# Man pages (docs/man) and bash/zsh/fish completions (scripts/completions)
+# from the command tree.
+docs:
+	$(GO) run scripts/gendocs.go
 
 clean:
 	rm -rf bin run cover.out cover.html
