@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/popadm/popadm/internal/lineserver"
 )
 
 var (
@@ -111,6 +113,7 @@ func (ss *session) enterTransaction(sess Session, user, mech string) error {
 	}
 	ss.username, ss.mech = user, mech
 	ss.state = stateTransaction
+	lineserver.SetUser(ss.ctx, user)
 	ss.log.Info("login", "user", user, "mech", mech, "messages", len(msgs), "octets", ss.sizeTotal)
 	if printableText(user) && len(user) <= 64 && user != "" {
 		return ss.ok("%s's maildrop has %d messages (%d octets)", user, len(msgs), ss.sizeTotal)

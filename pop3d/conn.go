@@ -111,6 +111,7 @@ func (s *Server) serve(ctx context.Context, nc net.Conn) {
 		// Implicit TLS (RFC 8314 §3.1): the handshake comes before any
 		// POP3 byte; a client that fails it gets nothing POP3-shaped.
 		proto = "pop3s"
+		lineserver.SetProto(ctx, proto)
 		if err := s.handshake(ctx, tc); err != nil {
 			s.log.Debug("tls handshake failed", "cid", id, "remote", addrString(nc.RemoteAddr()), "proto", proto, "err", err)
 			return
@@ -270,6 +271,13 @@ func (ss *session) readFailed(err error) {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		ss.reason = "client closed mid-line"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		if why, ok := lineserver.KickReason(ss.ctx); ok {
+			// Kicked by the administrator: one [SYS/TEMP] line, like
+			// Dovecot, and no UPDATE.
+			ss.reason = "kicked"
+			_ = ss.writeErr(&Error{Code: "SYS/TEMP", Text: kickText(why)})
+			return
+		}
 		ss.reason = "shutdown"
 	case lineserver.IsTimeout(err):
 		if ss.state == stateAuthorization && !time.Now().Before(ss.loginDeadline) {
@@ -341,6 +349,14 @@ func (ss *session) writeErr(err error) error {
 		pe = ErrTemp
 	}
 	return ss.writeLine(errorLine(pe))
+}
+
+// kickText is the reply text of a kicked session.
+func kickText(reason string) string {
+	if strings.TrimSpace(reason) == "" {
+		return "disconnected by the administrator"
+	}
+	return reason
 }
 
 // errorLine formats e as a status line of at most maxReply octets with

@@ -416,6 +416,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Conns returns the number of open connections.
 func (s *Server) Conns() int { return s.ls.Conns() }
 
+// Sessions returns a snapshot of the open connections: proto "pop3" or
+// "pop3s", the user once logged in, the client address, TLS.
+func (s *Server) Sessions() []lineserver.SessionInfo { return s.ls.Sessions() }
+
+// Kick ends every session match selects: at its next command boundary it
+// answers "-ERR [SYS/TEMP] <reason>" and closes without UPDATE (messages
+// marked deleted stay). It returns the number of sessions selected.
+func (s *Server) Kick(match func(lineserver.SessionInfo) bool, reason string) int {
+	return s.ls.Kick(match, reason)
+}
+
 func (s *Server) mapErr(err error) error {
 	if errors.Is(err, lineserver.ErrServerClosed) {
 		return ErrServerClosed

@@ -181,6 +181,13 @@ func (s *session) readFailed(err error) {
 		s.srv.trace.note(s.info.ID, "line too long")
 		s.log.Debug("line too long", "max", s.srv.maxLine)
 		s.send(errReply("Line too long."))
+	case kicked(s.parent):
+		why, _ := lineserver.KickReason(s.parent)
+		if strings.TrimSpace(why) == "" {
+			why = "Disconnected by the administrator."
+		}
+		s.log.Info("session kicked", "user", s.user)
+		s.send(errReply(cleanReplyText(why, maxPolicyText)))
 	case s.parent.Err() != nil:
 		s.log.Debug("server shutting down")
 		s.send(errReply("Server shutting down."))
@@ -220,6 +227,7 @@ func (s *session) handlePASS(cmd command, received time.Time) reply {
 	if err == nil {
 		s.oldPassword = cmd.arg
 		s.state = stateNewpass
+		lineserver.SetUser(s.parent, s.user)
 		return okReply("Your new password please.")
 	}
 	r := errReply(textAuthFailed)
@@ -289,6 +297,12 @@ func (s *session) logRefused(level slog.Level, reason string, err error) {
 		args = append(args, "err", err)
 	}
 	s.srv.log.Log(context.Background(), level, "password change refused", args...)
+}
+
+// kicked reports whether ctx was cancelled by lineserver's Kick.
+func kicked(ctx context.Context) bool {
+	_, ok := lineserver.KickReason(ctx)
+	return ok
 }
 
 // isUnavailable reports whether a backend error is a temporary failure

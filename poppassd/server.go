@@ -205,6 +205,17 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 // Conns returns the number of open connections.
 func (s *Server) Conns() int { return s.ls.Conns() }
 
+// Sessions returns a snapshot of the open connections; the user is set
+// once "pass" succeeded.
+func (s *Server) Sessions() []lineserver.SessionInfo { return s.ls.Sessions() }
+
+// Kick ends every conversation match selects: at its next read it answers
+// "500 <reason>" and closes. It returns the number of conversations
+// selected.
+func (s *Server) Kick(match func(lineserver.SessionInfo) bool, reason string) int {
+	return s.ls.Kick(match, reason)
+}
+
 // Close closes the listeners and all connections immediately. A
 // conversation cut off this way changes no password unless its commit was
 // already under way.

@@ -14,33 +14,39 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/popadm/popadm/internal/config"
 	"github.com/popadm/popadm/internal/server"
 	"github.com/popadm/popadm/internal/tlsutil"
 )
 
 func init() {
 	extraCommands = append(extraCommands,
-		func(*factory) *cobra.Command { return newServeCmd() },
+		newServeCmd,
 		func(*factory) *cobra.Command { return newTLSCmd() },
 	)
 }
 
 // serveFlags are the command-line settings of `popadm serve`.
 type serveFlags struct {
-	cfg         server.Config
-	logFormat   string
-	logLevel    string
-	trace       string
+	// fv holds the flag values of the settings table; only the flags
+	// given explicitly are applied over the file and the environment.
+	fv          config.Config
+	configPath  string
 	readyFile   string
 	inetd       bool
 	allowShortT bool
 	cpuProfile  string
 }
 
-func newServeCmd() *cobra.Command {
-	var sf serveFlags
-	c := &sf.cfg
+func newServeCmd(f *factory) *cobra.Command {
+	return serveCommand(f, &serveFlags{})
+}
+
+// serveCommand builds the serve command over sf, which receives the
+// parsed flags.
+func serveCommand(f *factory, sf *serveFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve [pop3d|poppassd]",
 		Short: "Run the POP3 and poppassd servers",
@@ -49,6 +55,13 @@ func newServeCmd() *cobra.Command {
 given) and poppassd (default 127.0.0.1:106). "serve pop3d" or
 "serve poppassd" runs one service alone. With --inetd, one session is
 served on standard input and output (the inetd/xinetd "nowait" model).
+
+Settings come from the TOML file named by --config (env POPADM_CONFIG;
+default ` + config.DefaultPath + ` if it exists; see "popadm config example"),
+then the environment
+(` + strings.Join(config.EnvVars(), ", ") + `),
+then the flags given explicitly. Nothing starts on a bad configuration
+(exit 78).
 
 SIGHUP reloads the TLS certificate and key without dropping sessions.
 SIGTERM and SIGINT stop accepting, end running sessions without deleting
@@ -59,46 +72,12 @@ unless --poppassd-allow-remote is given (prefer --poppassd-tls-listen then).`,
 		Args:      cobra.MaximumNArgs(1),
 		ValidArgs: []string{"pop3d", "poppassd"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runServe(cmd, args, &sf)
+			return f.runServe(cmd, args, sf)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringSliceVar(&c.POP3Listen, "pop3-listen", []string{":110"}, "POP3 (cleartext + STLS) listen addresses")
-	fl.StringSliceVar(&c.POP3SListen, "pop3s-listen", []string{":995"}, "POP3 over implicit TLS listen addresses (needs --tls-cert)")
-	fl.StringSliceVar(&c.PoppassdListen, "poppassd-listen", []string{"127.0.0.1:106"}, "poppassd listen addresses")
-	fl.StringSliceVar(&c.PoppassdTLSListen, "poppassd-tls-listen", nil, "poppassd over implicit TLS listen addresses")
-	fl.BoolVar(&c.PoppassdAllowRemote, "poppassd-allow-remote", false, "allow poppassd on non-loopback addresses")
-	fl.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate chain (PEM), reloaded on SIGHUP")
-	fl.StringVar(&c.TLSKey, "tls-key", "", "TLS private key (PEM)")
-	fl.BoolVar(&c.AllowInsecureAuth, "allow-insecure-auth", false, "accept plaintext passwords on cleartext connections from non-loopback addresses")
-	fl.BoolVar(&c.APOP, "apop", false, "offer APOP (only accounts with the apop mechanism can use it; MailKit tries it whenever offered)")
-	fl.StringSliceVar(&c.SASL, "sasl", nil, "extra SASL mechanisms to offer: SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5 (offer one only when every account has that credential)")
-	fl.StringVar(&c.Expire, "expire", "", "CAPA EXPIRE value (days or NEVER; empty omits)")
-	fl.IntVar(&c.LoginDelay, "login-delay", 0, "CAPA LOGIN-DELAY seconds (0 omits)")
-	fl.StringVar(&c.MailLocation, "mail-location", "maildir:/var/vmail/%d/%n", "Maildir location template (%u user, %n local part, %d domain)")
-	fl.StringVar(&c.SystemMailLocation, "system-mail-location", "mbox:/var/mail/%u", "mail location of system (PAM) accounts: mbox:PATH or maildir:PATH")
-	fl.StringVar(&c.JournalDir, "journal-dir", "/var/lib/popadm/journal", "directory for mbox UPDATE journals and spool session locks (outside the spool)")
-	fl.StringVar(&c.Auth, "auth", "sqlite", "account backends: sqlite, pam, or sqlite,pam (PAM needs a build with -tags pam)")
-	fl.StringVar(&c.PAMService, "pam-service", "popadm-pop3", "PAM service for logins")
-	fl.StringVar(&c.PAMPasswdService, "pam-passwd-service", "popadm-passwd", "PAM service for password changes")
-	fl.IntVar(&c.PAMMinUID, "pam-min-uid", 1000, "refuse system accounts below this UID (like a wrong password)")
-	fl.StringVar(&c.DefaultDomain, "default-domain", os.Getenv("POPADM_DEFAULT_DOMAIN"), "domain appended to login names without one")
-	fl.StringVar(&c.Hostname, "hostname", "", "host name for greetings and challenges (default: the system host name)")
-	fl.DurationVar(&c.IdleTimeout, "idle-timeout", 10*time.Minute, "POP3 autologout timer (RFC 1939 requires at least 10m)")
-	fl.DurationVar(&c.PoppassdIdleTimeout, "poppassd-idle-timeout", 60*time.Second, "poppassd idle timeout")
-	fl.IntVar(&c.MaxConns, "max-conns", 1000, "connection limit per service")
-	fl.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 20, "connection limit per client address and service")
-	fl.DurationVar(&c.FailureDelay, "failure-delay", 2*time.Second, "delay before every failed-login reply (grows with repeated failures)")
-	fl.DurationVar(&c.MaxFailureDelay, "max-failure-delay", 15*time.Second, "cap of the growing failure delay")
-	fl.IntVar(&c.IPFailLimit, "ip-fail-limit", 20, "failed logins per client address within 15m before its attempts are refused (-1 disables)")
-	fl.StringVar(&c.Scheme, "scheme", "", "password scheme for credential sets written at login upgrades and poppassd changes (default ARGON2ID)")
-	fl.DurationVar(&c.VerifyCacheTTL, "verify-cache-ttl", 10*time.Minute, "how long a verified password is remembered in memory (0 disables)")
-	fl.IntVar(&c.MaxVerify, "max-verify", 0, "concurrent slow password verifications (default 2 per CPU)")
-	fl.StringVar(&sf.trace, "trace", "", "write a protocol trace to this file (- for stderr); secrets are redacted")
-	fl.BoolVar(&c.TraceAuth, "trace-auth", false, "do not redact secrets in the trace (debugging only)")
-	fl.StringVar(&c.MetricsListen, "metrics-listen", "127.0.0.1:9110", "address of the Prometheus /metrics endpoint (none disables it)")
-	fl.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
-	fl.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fl.StringVar(&sf.configPath, "config", "", "configuration `file` (TOML; env POPADM_CONFIG; default "+config.DefaultPath+" if it exists)")
+	bindSettings(fl, &sf.fv)
 	fl.BoolVar(&sf.inetd, "inetd", false, "serve one session on stdin/stdout (needs one service: serve pop3d|poppassd)")
 	fl.StringVar(&sf.readyFile, "ready-file", "", "write the bound addresses as JSON to this file once listening")
 	_ = fl.MarkHidden("ready-file")
@@ -109,59 +88,160 @@ unless --poppassd-allow-remote is given (prefer --poppassd-tls-listen then).`,
 	return cmd
 }
 
-func runServe(cmd *cobra.Command, args []string, sf *serveFlags) error {
-	c := &sf.cfg
-	c.POP3, c.Poppassd = true, true
-	if len(args) == 1 {
-		switch args[0] {
-		case "pop3d", "pop3":
-			c.Poppassd = false
-		case "poppassd":
-			c.POP3 = false
+// bindSettings registers one flag per setting of the configuration table,
+// with the setting's default and help text. The db setting is the root's
+// persistent --db flag.
+func bindSettings(fl *pflag.FlagSet, c *config.Config) {
+	*c = config.Defaults()
+	for _, s := range config.Settings() {
+		if s.Flag == "db" {
+			continue
+		}
+		help := s.Help + " (config " + s.Key
+		if s.Env != "" {
+			help += ", env " + s.Env
+		}
+		help += ")"
+		switch p := s.Ptr(c).(type) {
+		case *string:
+			fl.StringVar(p, s.Flag, *p, help)
+		case *[]string:
+			fl.StringSliceVar(p, s.Flag, *p, help)
+		case *bool:
+			fl.BoolVar(p, s.Flag, *p, help)
+		case *int:
+			fl.IntVar(p, s.Flag, *p, help)
+		case *time.Duration:
+			fl.DurationVar(p, s.Flag, *p, help)
 		default:
-			return usageErrorf("unknown service %q (want pop3d or poppassd)", args[0])
+			panic(fmt.Sprintf("cli: setting %s has unsupported type %T", s.Key, p))
 		}
 	}
-	if c.IdleTimeout < 10*time.Minute && !sf.allowShortT {
-		return usageErrorf("--idle-timeout %v is below RFC 1939's 10 minute minimum", c.IdleTimeout)
+}
+
+// resolveServe merges the defaults, the configuration file, the
+// environment and the explicit flags, and validates the result.
+func (f *factory) resolveServe(cmd *cobra.Command, sf *serveFlags) (config.Config, error) {
+	fl := cmd.Flags()
+	res, err := f.loadServeConfig(sf.configPath, fl.Changed("config"))
+	if err != nil {
+		return config.Config{}, err
+	}
+	for _, s := range config.Settings() {
+		switch {
+		case s.Flag == "db":
+			// --db is set from POPADM_DB by resolveGlobals, so it
+			// counts as changed for either.
+			if fl.Changed("db") {
+				if v, err := fl.GetString("db"); err == nil {
+					res.cfg.DB = v
+				}
+			}
+		case fl.Changed(s.Flag):
+			s.Copy(&res.cfg, &sf.fv)
+		}
+	}
+	opts := config.ValidateOptions{AllowShortIdleTimeout: sf.allowShortT}
+	if err := f.checkServeConfig(res, fl, opts); err != nil {
+		return config.Config{}, err
+	}
+	return res.cfg, nil
+}
+
+// serverConfig maps the validated settings to the server's Config.
+func serverConfig(s *config.Config) server.Config {
+	c := server.Config{
+		DBPath:              s.DB,
+		DefaultDomain:       s.DefaultDomain,
+		Hostname:            s.Hostname,
+		User:                s.User,
+		Group:               s.Group,
+		ControlSocket:       s.Control.Socket,
+		SocketmapListen:     s.Socketmap.Listen,
+		POP3Listen:          s.POP3.Listen,
+		POP3SListen:         s.POP3.ListenTLS,
+		PoppassdListen:      s.Poppassd.Listen,
+		PoppassdTLSListen:   s.Poppassd.ListenTLS,
+		PoppassdAllowRemote: s.Poppassd.AllowRemote,
+		TLSCert:             s.TLS.Cert,
+		TLSKey:              s.TLS.Key,
+		AllowInsecureAuth:   s.POP3.AllowInsecureAuth,
+		APOP:                s.POP3.APOP,
+		SASL:                s.POP3.SASL,
+		Expire:              s.POP3.Expire,
+		LoginDelay:          s.POP3.LoginDelay,
+		MailLocation:        s.Mail.Location,
+		SystemMailLocation:  s.Mail.SystemLocation,
+		JournalDir:          s.Mail.JournalDir,
+		Auth:                s.Auth.Backends,
+		PAMService:          s.Auth.PAMService,
+		PAMPasswdService:    s.Auth.PAMPasswdService,
+		PAMMinUID:           s.Auth.PAMMinUID,
+		IdleTimeout:         s.POP3.IdleTimeout,
+		PoppassdIdleTimeout: s.Poppassd.IdleTimeout,
+		MaxConns:            s.Limits.MaxConns,
+		MaxConnsPerIP:       s.Limits.MaxConnsPerIP,
+		FailureDelay:        s.Limits.FailureDelay,
+		MaxFailureDelay:     s.Limits.MaxFailureDelay,
+		IPFailLimit:         s.Limits.IPFailLimit,
+		Scheme:              s.Auth.Scheme,
+		VerifyCacheTTL:      s.Auth.VerifyCacheTTL,
+		MaxVerify:           s.Auth.MaxVerify,
+		TraceAuth:           s.Log.TraceAuth,
+		MetricsListen:       s.Metrics.Listen,
 	}
 	if c.VerifyCacheTTL == 0 {
 		c.VerifyCacheTTL = -1
 	}
-	db, err := cmd.Flags().GetString("db")
-	if err != nil || db == "" {
-		return usageErrorf("no database: give --db or set POPADM_DB")
+	return c
+}
+
+func (f *factory) runServe(cmd *cobra.Command, args []string, sf *serveFlags) error {
+	pop3, poppassd := true, true
+	if len(args) == 1 {
+		switch args[0] {
+		case "pop3d", "pop3":
+			poppassd = false
+		case "poppassd":
+			pop3 = false
+		default:
+			return usageErrorf("unknown service %q (want pop3d or poppassd)", args[0])
+		}
 	}
-	c.DBPath = db
+	if sf.inetd && len(args) != 1 {
+		return usageErrorf("--inetd serves one service: popadm serve pop3d --inetd or popadm serve poppassd --inetd")
+	}
+	settings, err := f.resolveServe(cmd, sf)
+	if err != nil {
+		return err
+	}
+	cfg := serverConfig(&settings)
+	c := &cfg
+	c.POP3, c.Poppassd = pop3, poppassd
 
 	logOut := io.Writer(cmd.ErrOrStderr())
 	level := slog.LevelInfo
-	if err := level.UnmarshalText([]byte(sf.logLevel)); err != nil {
-		return usageErrorf("--log-level %q: %v", sf.logLevel, err)
-	}
+	_ = level.UnmarshalText([]byte(settings.Log.Level)) // validated
 	hopts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
-	switch sf.logFormat {
-	case "text":
-		h = slog.NewTextHandler(logOut, hopts)
-	case "json":
+	if settings.Log.Format == "json" {
 		h = slog.NewJSONHandler(logOut, hopts)
-	default:
-		return usageErrorf("--log-format %q: want text or json", sf.logFormat)
+	} else {
+		h = slog.NewTextHandler(logOut, hopts)
 	}
 	c.Logger = slog.New(h)
 
-	switch sf.trace {
+	switch trace := settings.Log.Trace; trace {
 	case "":
 	case "-":
 		c.Trace = cmd.ErrOrStderr()
 	default:
-		f, err := os.OpenFile(sf.trace, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		tf, err := os.OpenFile(trace, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
 			return fmt.Errorf("trace file: %w", err)
 		}
-		defer f.Close()
-		c.Trace = f
+		defer tf.Close()
+		c.Trace = tf
 	}
 	if sf.readyFile != "" {
 		c.Ready = func(addrs map[string][]net.Addr) {
@@ -180,12 +260,12 @@ func runServe(cmd *cobra.Command, args []string, sf *serveFlags) error {
 	}
 	server.Version = Version
 	if sf.cpuProfile != "" {
-		f, err := os.Create(sf.cpuProfile)
+		pf, err := os.Create(sf.cpuProfile)
 		if err != nil {
 			return fmt.Errorf("cpu profile: %w", err)
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
 			return fmt.Errorf("cpu profile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
@@ -195,9 +275,6 @@ func runServe(cmd *cobra.Command, args []string, sf *serveFlags) error {
 		ctx = context.Background()
 	}
 	if sf.inetd {
-		if len(args) != 1 {
-			return usageErrorf("--inetd serves one service: popadm serve pop3d --inetd or popadm serve poppassd --inetd")
-		}
 		return server.RunInetd(ctx, *c, os.Stdin, os.Stdout)
 	}
 	return server.Run(ctx, *c)

@@ -165,7 +165,7 @@ func (e *env) start(extra ...string) {
 	os.Remove(ready)
 	args := []string{"--db", e.db, "serve",
 		"--pop3-listen", "127.0.0.1:0", "--pop3s-listen", "127.0.0.1:0",
-		"--poppassd-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+		"--poppassd-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--control-socket", "none",
 		"--tls-cert", e.cert, "--tls-key", e.key,
 		"--mail-location", "maildir:" + e.mailRoot + "/%d/%n",
 		"--failure-delay", "50ms", "--max-failure-delay", "200ms",

@@ -43,6 +43,7 @@ type Conn struct {
 
 	streamDeadline time.Time // non-zero while Stream runs
 	owned          bool      // created for a Server connection: the Server closes it
+	slot           *connSlot // the Server's record of the connection, or nil
 	closed         bool
 }
 
@@ -63,6 +64,10 @@ func NewConn(ctx context.Context, c net.Conn) *Conn {
 	if slot, ok := ctx.Value(slotKey{}).(*connSlot); ok {
 		slot.set(lc)
 		lc.owned = true
+		lc.slot = slot
+		if lc.tls != nil {
+			slot.setTLS()
+		}
 	}
 	// A deadline in the past makes a blocked Read return at once;
 	// ReadLine re-checks ctx after setting its own deadline, so an
@@ -285,6 +290,9 @@ func (c *Conn) StartTLS(cfg *tls.Config, timeout time.Duration) error {
 	st := tc.ConnectionState()
 	c.tls = &st
 	c.nc = tc
+	if c.slot != nil {
+		c.slot.setTLS()
+	}
 	c.r = bufio.NewReader(tc)
 	c.w.Reset(deadlineWriter{c})
 	return nil

@@ -10,6 +10,14 @@
 // protocol write one last error line (Options.OnPanic) before the
 // connection is closed.
 //
+// The Server keeps a registry of its connections for administration:
+// Sessions returns a snapshot (id, proto, user, client address, start,
+// TLS); handlers record the logged-in user with SetUser (and may refine the
+// proto with SetProto), TLS is noted by Conn itself. Kick cancels the
+// contexts of the connections a predicate selects with a *KickError cause,
+// which handlers tell apart from Shutdown with KickReason to send one last
+// line with the reason.
+//
 // A Conn wraps a net.Conn for line I/O:
 //
 //   - ReadLine reads one line of at most max octets (terminator included)

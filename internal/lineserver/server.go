@@ -246,7 +246,7 @@ func (s *Server) refuse(c net.Conn, reason string) {
 
 // trackLocked registers a connection; s.mu must be held and s not closed.
 func (s *Server) trackLocked(id string, c net.Conn, ip string) *tracked {
-	t := &tracked{id: id, nc: c, ip: ip, slot: &connSlot{}}
+	t := &tracked{id: id, nc: c, ip: ip, slot: &connSlot{proto: s.opts.Proto, since: time.Now()}}
 	s.conns[t] = struct{}{}
 	if ip != "" {
 		s.perIP[ip]++
@@ -272,11 +272,12 @@ func (s *Server) untrack(t *tracked) {
 
 // run serves one tracked connection with the panic guard, then closes it.
 func (s *Server) run(parent context.Context, t *tracked) {
-	ctx, cancel := context.WithCancel(parent)
+	ctx, cancel := context.WithCancelCause(parent)
+	t.slot.armKick(cancel)
 	ctx = context.WithValue(ctx, connIDKey{}, t.id)
 	ctx = context.WithValue(ctx, slotKey{}, t.slot)
 	defer s.untrack(t)
-	defer cancel()
+	defer cancel(nil)
 	defer func() {
 		// Close the connection as the protocol last used it (TLS
 		// close_notify), then the accepted one.
@@ -414,10 +415,18 @@ func ConnID(ctx context.Context) string {
 }
 
 // connSlot lets the panic guard write through the connection the protocol
-// currently uses (the TLS one after StartTLS).
+// currently uses (the TLS one after StartTLS). It also holds the session
+// metadata of Sessions and the cancel function of Kick (registry.go).
 type connSlot struct {
 	mu sync.Mutex
 	c  *Conn
+
+	since  time.Time
+	proto  string
+	user   string
+	tls    bool
+	cancel context.CancelCauseFunc
+	kicked error // a Kick that came before armKick
 }
 
 type slotKey struct{}

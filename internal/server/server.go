@@ -27,6 +27,7 @@ import (
 	"github.com/popadm/popadm/internal/maildrop"
 	"github.com/popadm/popadm/internal/mbox"
 	"github.com/popadm/popadm/internal/metrics"
+	"github.com/popadm/popadm/internal/socketmap"
 	"github.com/popadm/popadm/internal/throttle"
 	"github.com/popadm/popadm/internal/tlsutil"
 	"github.com/popadm/popadm/pop3d"
@@ -99,6 +100,23 @@ type Config struct {
 	// MetricsListen is the address of the Prometheus /metrics endpoint:
 	// default "127.0.0.1:9110"; "none" disables it.
 	MetricsListen string
+	// SocketmapListen serves Postfix's socketmap recipient maps (domain,
+	// mailbox) over the SQLite store: "unix:/run/popadm/socketmap.sock",
+	// "inet:127.0.0.1:PORT", or "none"/"" (default) for off.
+	SocketmapListen string
+
+	// User, if set, is the account the server switches to once every
+	// socket (and the metrics endpoint) is bound, when started as root;
+	// the database, the certificate and the mail store are then opened as
+	// that user. Group overrides the user's primary group. Not with PAM
+	// accounts, which need root.
+	User, Group string
+
+	// ControlSocket is the path of the control socket (popadm who, kick,
+	// reload): default /run/popadm/control.sock, where a failure only
+	// disables it with a warning; "none" disables it.
+	ControlSocket string
+
 	// metrics is set by Run.
 	metrics *metrics.Metrics
 
@@ -113,15 +131,42 @@ type Config struct {
 func Run(ctx context.Context, cfg Config) error {
 	applyDefaults(&cfg)
 	log := cfg.Logger
+	drop, err := planDrop(&cfg)
+	if err != nil {
+		return err
+	}
 	var metricsLn net.Listener
 	if cfg.MetricsListen != "none" {
-		var err error
 		metricsLn, err = net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
 			return fmt.Errorf("server: metrics listen %s: %w (set metrics-listen none to disable)", cfg.MetricsListen, err)
 		}
 		defer metricsLn.Close()
 		cfg.metrics = metrics.New(Version)
+	}
+	bound, err := bindListeners(&cfg)
+	if err != nil {
+		return err
+	}
+	defer bound.close()
+	var smLn net.Listener // before any privilege drop, like the others
+	if sm := cfg.SocketmapListen; sm != "" && sm != "none" {
+		if smLn, err = socketmap.Listen(sm); err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		defer smLn.Close()
+	}
+	ctlLn, err := listenControl(&cfg, drop)
+	if err != nil {
+		return err
+	}
+	if ctlLn != nil {
+		defer ctlLn.Close()
+	}
+	if drop != nil {
+		if err := drop.apply(log); err != nil {
+			return err
+		}
 	}
 	st, err := setup(ctx, &cfg)
 	if err != nil {
@@ -135,25 +180,15 @@ func Run(ctx context.Context, cfg Config) error {
 		serve func(net.Listener) error
 		close func(context.Context) error
 		lns   []net.Listener
+		src   sessionSource // for the control socket
 	}
 	var services []*service
 	addrs := map[string][]net.Addr{}
-	listen := func(s *service, proto string, list []string) error {
-		for _, a := range list {
-			ln, err := net.Listen("tcp", a)
-			if err != nil {
-				return fmt.Errorf("server: listen %s on %s: %w", proto, a, err)
-			}
+	// listen hands the service the sockets bindListeners made for it.
+	listen := func(s *service, proto string) {
+		for _, ln := range bound[proto] {
 			s.lns = append(s.lns, ln)
 			addrs[proto] = append(addrs[proto], ln.Addr())
-		}
-		return nil
-	}
-	closeAll := func() {
-		for _, s := range services {
-			for _, ln := range s.lns {
-				ln.Close()
-			}
 		}
 	}
 
@@ -166,54 +201,46 @@ func Run(ctx context.Context, cfg Config) error {
 		if cfg.metrics != nil {
 			cfg.metrics.Sessions("pop3", plain.Conns)
 		}
-		s := &service{name: "pop3", serve: plain.Serve, close: plain.Shutdown}
+		s := &service{name: "pop3", serve: plain.Serve, close: plain.Shutdown, src: plain}
 		services = append(services, s)
-		if err := listen(s, "pop3", cfg.POP3Listen); err != nil {
-			closeAll()
-			return err
-		}
-		if tlsConf != nil && len(cfg.POP3SListen) > 0 {
+		listen(s, svcPOP3)
+		if tlsConf != nil && len(bound[svcPOP3S]) > 0 {
 			implicit := pop3d.New(popOpts)
 			if cfg.metrics != nil {
 				cfg.metrics.Sessions("pop3s", implicit.Conns)
 			}
-			s := &service{name: "pop3s", serve: implicit.ServeTLS, close: implicit.Shutdown}
+			s := &service{name: "pop3s", serve: implicit.ServeTLS, close: implicit.Shutdown, src: implicit}
 			services = append(services, s)
-			if err := listen(s, "pop3s", cfg.POP3SListen); err != nil {
-				closeAll()
-				return err
-			}
+			listen(s, svcPOP3S)
 		}
 	}
 	if cfg.Poppassd {
-		if !cfg.PoppassdAllowRemote {
-			for _, a := range append(append([]string{}, cfg.PoppassdListen...), cfg.PoppassdTLSListen...) {
-				if !isLoopbackListen(a) {
-					closeAll()
-					return fmt.Errorf("server: poppassd listen address %q is not loopback; poppassd carries passwords in clear text, set poppassd-allow-remote (and prefer the TLS listener) to listen there", a)
-				}
-			}
-		}
 		ppOpts := poppassdOptions(&cfg, st)
 		pp := poppassd.New(ppOpts)
 		if cfg.metrics != nil {
 			cfg.metrics.Sessions("poppassd", pp.Conns)
 		}
-		s := &service{name: "poppassd", serve: pp.Serve, close: pp.Shutdown}
+		s := &service{name: "poppassd", serve: pp.Serve, close: pp.Shutdown, src: pp}
 		services = append(services, s)
-		if err := listen(s, "poppassd", cfg.PoppassdListen); err != nil {
-			closeAll()
-			return err
-		}
-		if tlsConf != nil && len(cfg.PoppassdTLSListen) > 0 {
+		listen(s, svcPoppassd)
+		if tlsConf != nil && len(bound[svcPoppassdTLS]) > 0 {
 			ppt := poppassd.New(ppOpts)
-			s := &service{name: "poppassd-tls", serve: ppt.ServeTLS, close: ppt.Shutdown}
+			s := &service{name: "poppassd-tls", serve: ppt.ServeTLS, close: ppt.Shutdown, src: ppt}
 			services = append(services, s)
-			if err := listen(s, "poppassd-tls", cfg.PoppassdTLSListen); err != nil {
-				closeAll()
-				return err
-			}
+			listen(s, svcPoppassdTLS)
 		}
+	}
+	if smLn != nil {
+		if st.db == nil {
+			return errors.New("server: socketmap needs the sqlite account backend")
+		}
+		smap, err := socketmap.New(socketmap.Options{Store: st.db, MailLocation: cfg.MailLocation, Logger: log})
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		services = append(services, &service{name: "socketmap", serve: smap.Serve, close: smap.Shutdown, lns: []net.Listener{smLn}})
+		addrs["socketmap"] = append(addrs["socketmap"], smLn.Addr())
+		log.Info("socketmap maps ready", "virtual_mailbox_base", smap.Base())
 	}
 	if len(services) == 0 {
 		return errors.New("server: no service enabled")
@@ -247,6 +274,22 @@ func Run(ctx context.Context, cfg Config) error {
 		}()
 		log.Info("listening", "service", "metrics", "addr", metricsLn.Addr().String())
 	}
+	if ctlLn != nil {
+		h := &controlHandler{reload: func() (string, error) {
+			return reloadCert(log, reloader, cfg.TLSCert, "control")
+		}}
+		for _, s := range services {
+			if s.src != nil {
+				h.srcs = append(h.srcs, namedSource{name: s.name, src: s.src})
+			}
+		}
+		addrs["control"] = append(addrs["control"], ctlLn.Addr())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			serveControl(mctx, ctlLn, h, log)
+		}()
+	}
 	if cfg.Ready != nil {
 		cfg.Ready(addrs)
 	}
@@ -266,13 +309,7 @@ loop:
 			break loop
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				if reloader != nil {
-					if err := reloader.Reload(); err != nil {
-						log.Error("certificate reload failed; keeping the old one", "err", err)
-					} else {
-						log.Info("certificate reloaded", "cert", cfg.TLSCert)
-					}
-				}
+				_, _ = reloadCert(log, reloader, cfg.TLSCert, "SIGHUP")
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String())
@@ -517,6 +554,15 @@ func RunInetd(ctx context.Context, cfg Config, in, out *os.File) error {
 	applyDefaults(&cfg)
 	if cfg.POP3 == cfg.Poppassd {
 		return errors.New("server: inetd mode serves exactly one service")
+	}
+	drop, err := planDrop(&cfg)
+	if err != nil {
+		return err
+	}
+	if drop != nil {
+		if err := drop.apply(cfg.Logger); err != nil {
+			return err
+		}
 	}
 	st, err := setup(ctx, &cfg)
 	if err != nil {
