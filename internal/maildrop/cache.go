@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Names in the maildir root owned by this package. None starts with a dot,
@@ -91,33 +92,48 @@ func readCache(path string, fn func(base string, vsize, psize int64)) error {
 	return nil
 }
 
-// readFileString reads a whole file into a string with one allocation.
+// readFileString reads a whole file into a string with one allocation
+// and, for a file that is not growing, one read. The size cache is only
+// ever replaced by rename, never written in place, so the size fstat
+// reports is the size to read.
 func readFileString(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	var b strings.Builder
-	if st, err := f.Stat(); err == nil && st.Size() > 0 && st.Size() < 1<<31 {
-		b.Grow(int(st.Size()) + 1)
+	size := 0
+	if st, err := f.Stat(); err == nil && st.Size() > 0 && st.Size() < 1<<31-1 {
+		size = int(st.Size())
 	}
-	if _, err := io.Copy(&b, f); err != nil {
-		return "", err
+	// One octet more than the size, so that a file that grew anyway is
+	// noticed and read to its end.
+	buf := make([]byte, size+1)
+	n := 0
+	for {
+		k, err := f.Read(buf[n:])
+		n += k
+		if errors.Is(err, io.EOF) || (err == nil && k == 0) {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+		if n == size && size > 0 {
+			break // the whole file, as fstat said
+		}
+		if n == len(buf) {
+			buf = append(buf, make([]byte, len(buf))...) // it grew meanwhile
+		}
 	}
-	return b.String(), nil
+	// buf is never written again: the string may share its memory.
+	return unsafe.String(unsafe.SliceData(buf), n), nil
 }
 
-// crcString is the CRC-32C of s, computed in blocks to avoid copying s.
+// crcString is the CRC-32C of s, computed on s in place.
 func crcString(s string) uint32 {
-	var buf [32 << 10]byte
-	var sum uint32
-	for len(s) > 0 {
-		n := copy(buf[:], s)
-		sum = crc32.Update(sum, crcTable, buf[:n])
-		s = s[n:]
-	}
-	return sum
+	// crc32.Checksum only reads the slice, so it may alias s.
+	return crc32.Checksum(unsafe.Slice(unsafe.StringData(s), len(s)), crcTable)
 }
 
 func parseTrailer(s string) (count int64, sum uint32, ok bool) {

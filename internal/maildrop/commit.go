@@ -6,14 +6,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Commit performs the POP3 UPDATE state: it unlinks exactly the messages
 // at the given indexes into Messages, each under its current name (found
 // again by base name if another client renamed it), together with any
 // duplicate copies of the same base name. A message that is already gone
-// counts as removed. It then fsyncs new/ and cur/ and drops the removed
-// messages from the size cache.
+// counts as removed. It then fsyncs the directories it removed files from
+// and drops the removed messages from the size cache. With nothing to
+// delete (a client that leaves its mail on the server) it does no I/O at
+// all.
 //
 // Nothing is ever rewritten: each unlink is atomic, so a crash at any
 // instant leaves every message either present or removed. Messages
@@ -42,12 +45,16 @@ func (m *Maildrop) Commit(deleted []int) error {
 		}
 	}
 	m.committed = true
+	if len(order) == 0 {
+		return nil
+	}
 
 	var errs []error
 	failed := 0
 	var missing []int
+	var touched [len(subdirs)]bool
 	for _, i := range order {
-		gone, err := m.removeLocked(i)
+		gone, err := m.removeLocked(i, &touched)
 		switch {
 		case err != nil:
 			failed++
@@ -63,14 +70,17 @@ func (m *Maildrop) Commit(deleted []int) error {
 			errs = append(errs, err)
 		} else {
 			for _, i := range missing {
-				if _, err := m.removeLocked(i); err != nil {
+				if _, err := m.removeLocked(i, &touched); err != nil {
 					failed++
 					errs = append(errs, err)
 				}
 			}
 		}
 	}
-	for _, sub := range subdirs {
+	for k, sub := range subdirs {
+		if !touched[k] {
+			continue
+		}
 		if err := syncDir(filepath.Join(m.dir, sub)); err != nil {
 			errs = append(errs, fmt.Errorf("maildrop: commit: sync %s: %w", sub, err))
 		}
@@ -94,12 +104,16 @@ func (m *Maildrop) Commit(deleted []int) error {
 }
 
 // removeLocked unlinks message i under its recorded name and its duplicate
-// copies. gone reports that the recorded name no longer existed. m.mu must
-// be held.
-func (m *Maildrop) removeLocked(i int) (gone bool, err error) {
+// copies, and marks in touched the subdirectories it removed files from.
+// gone reports that the recorded name no longer existed. m.mu must be
+// held.
+func (m *Maildrop) removeLocked(i int, touched *[len(subdirs)]bool) (gone bool, err error) {
 	md := &m.meta[i]
 	base := m.msgs[i].Base
 	err = os.Remove(filepath.Join(m.dir, md.sub, md.name))
+	if err == nil {
+		markTouched(touched, md.sub)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		gone, err = true, nil
 	}
@@ -108,7 +122,12 @@ func (m *Maildrop) removeLocked(i int) (gone bool, err error) {
 	}
 	var errs []error
 	for _, rel := range m.dups[i] {
-		if derr := os.Remove(filepath.Join(m.dir, filepath.FromSlash(rel))); derr != nil && !errors.Is(derr, fs.ErrNotExist) {
+		derr := os.Remove(filepath.Join(m.dir, filepath.FromSlash(rel)))
+		if derr == nil {
+			sub, _, _ := strings.Cut(rel, "/")
+			markTouched(touched, sub)
+		}
+		if derr != nil && !errors.Is(derr, fs.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("maildrop: remove %s: %w", rel, derr))
 		}
 	}
@@ -117,4 +136,13 @@ func (m *Maildrop) removeLocked(i int) (gone bool, err error) {
 		return false, errors.Join(errs...)
 	}
 	return gone, nil
+}
+
+// markTouched records that a file was removed from subdirectory sub.
+func markTouched(touched *[len(subdirs)]bool, sub string) {
+	for k, name := range subdirs {
+		if name == sub {
+			touched[k] = true
+		}
+	}
 }

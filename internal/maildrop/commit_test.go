@@ -1,7 +1,9 @@
 package maildrop
 
 import (
+	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -173,5 +175,38 @@ func TestMethodsAfterClose(t *testing.T) {
 	}
 	if got := listDir(t, dir, "new"); len(got) != 1 {
 		t.Errorf("new/ = %q", got)
+	}
+}
+
+// TestCommitNothingDoesNoIO: a QUIT that deletes nothing touches no file
+// or directory. The maildir is moved away after Open; any path-based I/O
+// would fail or recreate something at the old path.
+func TestCommitNothingDoesNoIO(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "Maildir")
+	put(t, newMaildirAt(t, dir), "new", "1700000001.M1P1.h", "1\n")
+	m, err := Open(context.Background(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(parent, "moved")
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Commit(nil); err != nil {
+		t.Fatalf("Commit(nil): %v", err)
+	}
+	if err := m.Commit(nil); err == nil {
+		t.Error("second Commit succeeded")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := os.Lstat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("something was written at the old path: %v", err)
+	}
+	// The lock (written through its descriptor) was released.
+	if got := readOwner(t, moved); got != freeMark {
+		t.Fatalf("record after Close %q", got)
 	}
 }

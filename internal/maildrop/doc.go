@@ -7,12 +7,13 @@
 //
 // A maildrop is a Maildir directory:
 //
-//	dir/new/               delivered, not yet seen by a mail reader
-//	dir/cur/               seen; names carry ":2,<flags>"
-//	dir/tmp/               deliveries in progress; never served
-//	dir/popadm-pop3.lock   session lock, present while a session runs
-//	dir/popadm-sizes       cache of transmitted sizes (may be deleted)
-//	dir/popadm-sizes.tmp.* cache being written; removed after an hour
+//	dir/new/                   delivered, not yet seen by a mail reader
+//	dir/cur/                   seen; names carry ":2,<flags>"
+//	dir/tmp/                   deliveries in progress; never served
+//	dir/popadm-pop3.lock       session lock; created once, never removed
+//	dir/popadm-pop3.lock.tmp.* lock file being created; removed at once
+//	dir/popadm-sizes           cache of transmitted sizes (may be deleted)
+//	dir/popadm-sizes.tmp.*     cache being written; removed after an hour
 //
 // Open lists new/ and cur/ (skipping names that start with '.' and
 // anything that is not a file, such as directories and FIFOs) and keys
@@ -66,41 +67,67 @@
 //
 // # Session lock
 //
-// The lock is a file, dir/popadm-pop3.lock, created with O_CREAT|O_EXCL
-// (atomic on local file systems and on NFSv3 and later) and containing
-// "pid:hostname\n". While the session runs its holder keeps the file open
-// with an OFD write lock (fcntl F_OFD_SETLK) on it, and a goroutine
-// refreshes its mtime every LockRefresh through the descriptor.
+// The lock is the file dir/popadm-pop3.lock. It is created once, by the
+// first Open of the maildir, as a temporary file holding the free record
+// that is renamed to the lock name without replacing anything (linked to it
+// where the file system cannot do that, as on NFS), so it never exists
+// without a record; root gives it to the maildir's owner. It is never
+// removed or truncated afterwards: a login creates and unlinks nothing.
+// Open opens it O_RDWR|O_NOFOLLOW and writes to it only if it is a regular
+// file that has one link or belongs to the maildir's owner, so a planted
+// symbolic or hard link never makes a privileged server write into another
+// file, while a backup made with hard links does not stop logins. The first
+// 256 octets are the owner record, "pid:hostname" or "free", padded with
+// spaces and ended by a newline; it is always rewritten whole, in place
+// (pwrite), so it never changes the file's size. A lock file of an earlier
+// version, which held an unpadded "pid:hostname\n", is read the same way.
 //
-// The two locks play different parts. The O_EXCL file is the lock itself:
-// it works across processes and across hosts sharing the directory. The
-// OFD lock is a liveness signal: the kernel drops it when the holder
-// closes the descriptor or dies, and, unlike a classic POSIX lock, it
-// belongs to the open file description, so two sessions in one process
-// conflict too. A session that finds the file present first tries to take
-// the OFD lock without waiting: if it is held, the maildrop is in use and
-// Open returns ErrInUse at once. Only if the OFD lock could be taken (the
-// holder is gone, or runs on another host whose locks are not visible
-// here) does it apply the stale rules: the file is stale when its mtime is
-// older than StaleLock, or when it names this host and a PID that no
-// longer exists. A stale file is removed, after checking that the name
-// still refers to the same file, and creation is retried once. Holding the
-// OFD lock while judging means two sessions cannot both break the same
-// stale file. A lock with a fresh mtime that names another host, a live
-// process, or nothing yet (its content is still being written) is left
-// alone until StaleLock has passed. Open never waits for a lock.
+// Open takes an OFD write lock (fcntl F_OFD_SETLK, never waiting) on the
+// whole file. If another open file description holds it, the maildrop is
+// in use and Open returns ErrInUse at once. OFD locks belong to the open
+// file description, so two sessions in one process exclude each other as
+// well as two processes do; the kernel drops the lock when its holder
+// closes the file or dies; and over NFS the client passes it to the
+// server's lock manager (NLM, or NFSv4 locking), so it excludes sessions
+// on other hosts too. With the OFD lock taken, Open reads the record:
 //
-// Close removes the lock file only if the name still refers to the file
-// this session created (the descriptor is held open, so the inode number
-// cannot be reused), then closes it, releasing the OFD lock. A session
-// killed outright leaves the file behind; the next Open on the same host
-// breaks it at once (the OFD lock is gone and so is the PID), and other
-// hosts break it after StaleLock.
+//   - "free": the lock is Open's.
+//   - this host's name (whatever the PID): the session that wrote it is
+//     gone, since every session holds the OFD lock for as long as its
+//     record is there, so the lock is taken over at once.
+//   - another host's name: that host's locks may not reach this one (NFS
+//     without a lock manager, or mounted with local locks only), so the
+//     record decides: it is in use unless its mtime is older than
+//     StaleLock.
+//   - empty or unreadable: in use unless older than StaleLock.
+//
+// A lock taken over is logged. Open then writes its own record and sets
+// the file's mtime (futimens), which on NFS also flushes the record to
+// the server. While the session runs, a timer sets the mtime every
+// LockRefresh, so hosts that judge by mtime see a live owner, and checks
+// that the file under the lock name and the record in it are still ours;
+// if another session took over, it logs an error. Close writes the free
+// record, unless the record is no longer ours, and then closes the file,
+// which drops the OFD lock. A session killed outright leaves its record
+// behind: the next Open on the same host takes over at once (the kernel
+// dropped the OFD lock), one on another host once the record's mtime is
+// older than StaleLock. The record is not fsynced: after a crash of the
+// whole host it still names that host, or is free, and the host's own
+// next Open takes it over at once.
+//
+// Where OFD locks are unavailable (other systems, or fcntl failing with
+// an error such as ENOLCK), the record alone decides, as for another
+// host, except that a record of this host whose PID no longer exists is
+// taken over at once. Without a working lock manager the record is the
+// only exclusion between hosts, and two hosts that read it in the same
+// instant may both take the lock; every other case is exclusive. Open
+// never waits for a lock.
 //
 // # UPDATE
 //
-// Commit unlinks the deleted messages one by one and fsyncs new/ and cur/.
-// Each unlink is atomic and message files are never rewritten, so a crash
+// Commit unlinks the deleted messages one by one and fsyncs the
+// directories it removed files from; with nothing deleted it does no I/O
+// at all. Each unlink is atomic and message files are never rewritten, so a crash
 // at any instant leaves every message either present or removed. A
 // message that is already gone counts as removed; one renamed by another
 // client is found again by its base name.

@@ -39,13 +39,26 @@ func newLogger() (*slog.Logger, *syncBuffer) {
 // newMaildir creates an empty Maildir in a temporary directory.
 func newMaildir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "Maildir")
-	for _, sub := range []string{"new", "cur", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
-			t.Fatal(err)
-		}
+	return newMaildirAt(t, filepath.Join(t.TempDir(), "Maildir"))
+}
+
+// newMaildirAt creates an empty Maildir at dir and returns dir.
+func newMaildirAt(t testing.TB, dir string) string {
+	t.Helper()
+	if err := makeMaildir(dir); err != nil {
+		t.Fatal(err)
 	}
 	return dir
+}
+
+// makeMaildir creates dir with new/, cur/ and tmp/.
+func makeMaildir(dir string) error {
+	for _, sub := range []string{"new", "cur", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // put writes a message file directly.

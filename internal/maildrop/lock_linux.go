@@ -3,25 +3,22 @@ package maildrop
 import (
 	"errors"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// ofdTryLock tries to take an open-file-description write lock (or read
-// lock) on the whole of f without waiting. It returns false, nil when
-// another open file description holds a conflicting lock.
-func ofdTryLock(f *os.File, write bool) (bool, error) {
-	typ := int16(unix.F_RDLCK)
-	if write {
-		typ = unix.F_WRLCK
-	}
+// ofdTryLock tries to take an open-file-description write lock on the
+// whole of f without waiting. It returns false, nil when another open file
+// description holds a conflicting lock. The lock lasts until f is closed.
+func ofdTryLock(f *os.File) (bool, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return false, err
 	}
 	var lerr error
 	err = rc.Control(func(fd uintptr) {
-		lk := unix.Flock_t{Type: typ, Whence: 0, Start: 0, Len: 0}
+		lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0, Len: 0}
 		lerr = unix.FcntlFlock(fd, unix.F_OFD_SETLK, &lk)
 	})
 	if err != nil {
@@ -56,4 +53,20 @@ func touchFile(f *os.File) error {
 		return err
 	}
 	return terr
+}
+
+// linkCount is the number of hard links of the file st describes.
+func linkCount(st os.FileInfo) uint64 {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return uint64(s.Nlink)
+	}
+	return 1
+}
+
+// fileOwner returns the user and group owning the file st describes.
+func fileOwner(st os.FileInfo) (uid, gid int) {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return int(s.Uid), int(s.Gid)
+	}
+	return -1, -1
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -133,18 +134,27 @@ func Open(ctx context.Context, dir string, opts Options) (*Maildrop, error) {
 		return nil, err
 	}
 	dir = filepath.Clean(dir)
-	if err := prepareDirs(dir, o.Create); err != nil {
-		return nil, err
-	}
 	log := o.Logger.With("maildir", dir)
 	lk, err := acquireLock(dir, &o, log)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		// No lock file yet: a new maildir, or none at all. Only now are
+		// the directories checked; later sessions find any that went
+		// missing when they list them.
+		if err := prepareDirs(dir, o.Create); err != nil {
+			return nil, err
+		}
+		if err := createLockFile(dir); err != nil {
+			return nil, err
+		}
+		lk, err = acquireLock(dir, &o, log)
+	}
 	if err != nil {
 		return nil, err
 	}
 	lk.startHeartbeat(o.LockRefresh)
 	m := &Maildrop{dir: dir, opts: o, log: log, lock: lk}
 	if err := m.load(ctx); err != nil {
-		if rerr := lk.release(true); rerr != nil {
+		if rerr := lk.release(); rerr != nil {
 			log.Warn("maildrop: release lock after failed open", "err", rerr)
 		}
 		return nil, err
@@ -186,7 +196,8 @@ func (m *Maildrop) Messages() []Message {
 }
 
 // Close writes the size cache if it changed, stops the lock heartbeat and
-// releases the session lock, removing the lock file if it is still ours.
+// releases the session lock, marking the lock file free if the lock is
+// still ours.
 // It does not remove any message: only Commit does. Calls after the first
 // return nil.
 func (m *Maildrop) Close() error {
@@ -198,7 +209,7 @@ func (m *Maildrop) Close() error {
 	m.closed = true
 	m.flushCacheLocked()
 	m.mu.Unlock()
-	return m.lock.release(true)
+	return m.lock.release()
 }
 
 // flushCacheLocked writes the size cache if it is dirty. A failure is only

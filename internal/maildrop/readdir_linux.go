@@ -9,31 +9,41 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// direntBufSize is the getdents64 buffer: a 50,000-entry directory takes
-// about 20 calls.
-const direntBufSize = 128 << 10
+// Bounds of the getdents64 buffer: a 50,000-entry directory takes about
+// 20 calls with the largest; a small one needs only the smallest.
+const (
+	direntBufMin = 8 << 10
+	direntBufMax = 128 << 10
+)
 
 // readNames lists dir, skipping names that start with '.' and entries the
 // file system reports as neither regular files nor symbolic links. The
 // names are returned concatenated, name k ending at ends[k], so that a
-// directory of 100,000 names costs a few allocations, not 100,000.
-func readNames(dir string) (all string, ends []int32, err error) {
+// directory of 100,000 names costs a few allocations, not 100,000. *buf is
+// the getdents buffer, grown here as the directory needs and kept for
+// the next call.
+func readNames(dir string, buf *[]byte) (all string, ends []int32, err error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
 	defer unix.Close(fd)
-	buf := make([]byte, direntBufSize)
 	var arena strings.Builder // String() returns its bytes without a copy
 	var st unix.Stat_t
+	want := direntBufMax
 	if unix.Fstat(fd, &st) == nil && st.Size > 0 && st.Size < 1<<30 {
 		// Names take about half to three quarters of a directory's
-		// size; the rest is record headers and free space.
+		// size; the rest is record headers and free space. A getdents
+		// record is a little larger than an ext4 or XFS one.
 		arena.Grow(int(st.Size / 4 * 3))
 		ends = make([]int32, 0, st.Size/64)
+		want = int(min(max(2*st.Size, direntBufMin), direntBufMax))
+	}
+	if len(*buf) < want {
+		*buf = make([]byte, want)
 	}
 	for {
-		n, err := unix.Getdents(fd, buf)
+		n, err := unix.Getdents(fd, *buf)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -43,8 +53,8 @@ func readNames(dir string) (all string, ends []int32, err error) {
 		if n <= 0 {
 			break
 		}
-		ends = parseDirents(buf[:n], &arena, ends)
-		if arena.Len() > 1<<31-1-direntBufSize {
+		ends = parseDirents((*buf)[:n], &arena, ends)
+		if arena.Len() > 1<<31-1-direntBufMax {
 			return "", nil, &os.PathError{Op: "getdents", Path: dir, Err: errors.New("directory too large")}
 		}
 	}

@@ -9,8 +9,8 @@ import (
 )
 
 // readNames lists dir, skipping names that start with '.'. The names are
-// returned concatenated, name k ending at ends[k].
-func readNames(dir string) (all string, ends []int32, err error) {
+// returned concatenated, name k ending at ends[k]. buf is not used here.
+func readNames(dir string, _ *[]byte) (all string, ends []int32, err error) {
 	d, err := os.Open(dir)
 	if err != nil {
 		return "", nil, err

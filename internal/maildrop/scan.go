@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -50,9 +51,10 @@ func compareEntries(a, b *entry) int {
 func listEntries(dir string, keys bool, seed maphash.Seed) ([]entry, error) {
 	var alls [len(subdirs)]string
 	var ends [len(subdirs)][]int32
+	var buf []byte // shared by both listings
 	total := 0
 	for i, sub := range subdirs {
-		all, e, err := readNames(filepath.Join(dir, sub))
+		all, e, err := readNames(filepath.Join(dir, sub), &buf)
 		if err != nil {
 			return nil, fmt.Errorf("maildrop: scan %s: %w", sub, err)
 		}
@@ -83,12 +85,12 @@ func listEntries(dir string, keys bool, seed maphash.Seed) ([]entry, error) {
 	return ents, nil
 }
 
-// sizes holds what load learns about the size of each entry.
-type sizes struct {
-	vsize  []int64 // -1 until known
-	psize  []int64 // -1 when unknown
-	cached []bool  // the size belongs in the size cache
-	gone   []bool  // vanished or unreadable: not in the snapshot
+// sizeInfo is what load learns about the size of one entry.
+type sizeInfo struct {
+	vsize  int64 // -1 until known
+	psize  int64 // -1 when unknown
+	cached bool  // the size belongs in the size cache
+	gone   bool  // vanished or unreadable: not in the snapshot
 }
 
 // load builds the snapshot: list, sort, merge duplicates, sizes from the
@@ -96,7 +98,7 @@ type sizes struct {
 // changed.
 func (m *Maildrop) load(ctx context.Context) error {
 	seed := maphash.MakeSeed()
-	ents, err := listEntries(m.dir, true, seed)
+	ents, err := m.list(seed)
 	if err != nil {
 		return err
 	}
@@ -104,34 +106,29 @@ func (m *Maildrop) load(ctx context.Context) error {
 	ents, dups := m.mergeDuplicates(ents)
 
 	n := len(ents)
-	sz := sizes{
-		vsize:  make([]int64, n),
-		psize:  make([]int64, n),
-		cached: make([]bool, n),
-		gone:   make([]bool, n),
+	sz := make([]sizeInfo, n)
+	for i := range sz {
+		sz[i].vsize, sz[i].psize = -1, -1
 	}
-	for i := range n {
-		sz.vsize[i], sz.psize[i] = -1, -1
-	}
-	dirty := m.applyCache(ents, &sz, seed)
+	dirty := m.applyCache(ents, sz, seed)
 
 	var todo []int
 	for i := range ents {
-		if sz.vsize[i] >= 0 {
+		if sz[i].vsize >= 0 {
 			continue
 		}
 		if w, s := sizeFromName(ents[i].base()); w >= 0 {
-			sz.vsize[i], sz.psize[i] = w, s
+			sz[i].vsize, sz[i].psize = w, s
 			continue
 		}
 		todo = append(todo, i)
 	}
 	if len(todo) > 0 {
-		if err := m.computeSizes(ctx, ents, todo, &sz); err != nil {
+		if err := m.computeSizes(ctx, ents, todo, sz); err != nil {
 			return err
 		}
 		for _, i := range todo {
-			if !sz.gone[i] && cacheable(ents[i].base()) {
+			if !sz[i].gone && cacheable(ents[i].base()) {
 				dirty = true
 				break
 			}
@@ -143,9 +140,11 @@ func (m *Maildrop) load(ctx context.Context) error {
 
 	m.msgs = make([]Message, 0, n)
 	m.meta = make([]msgMeta, 0, n)
-	m.dups = make(map[int][]string)
+	if len(dups) > 0 {
+		m.dups = make(map[int][]string, len(dups))
+	}
 	for i := range ents {
-		if sz.gone[i] {
+		if sz[i].gone {
 			continue
 		}
 		e := &ents[i]
@@ -157,12 +156,35 @@ func (m *Maildrop) load(ctx context.Context) error {
 		if !e.literal {
 			uidl = uidlFor(base)
 		}
-		m.msgs = append(m.msgs, Message{Base: base, Size: sz.vsize[i], UIDL: uidl})
-		m.meta = append(m.meta, msgMeta{sub: subdirs[e.sub], name: e.name, psize: sz.psize[i], cached: sz.cached[i]})
+		m.msgs = append(m.msgs, Message{Base: base, Size: sz[i].vsize, UIDL: uidl})
+		m.meta = append(m.meta, msgMeta{sub: subdirs[e.sub], name: e.name, psize: sz[i].psize, cached: sz[i].cached})
 	}
 	m.dirty = dirty
 	m.flushCacheLocked()
 	return nil
+}
+
+// list lists new/ and cur/ for load. A missing subdirectory means
+// ErrNotFound or, with Options.Create, is made (tmp/ too) and listed.
+func (m *Maildrop) list(seed maphash.Seed) ([]entry, error) {
+	ents, err := listEntries(m.dir, true, seed)
+	if errors.Is(err, fs.ErrNotExist) {
+		if !m.opts.Create {
+			return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+		}
+		if err := prepareDirs(m.dir, true); err != nil {
+			return nil, err
+		}
+		return listEntries(m.dir, true, seed)
+	}
+	if err == nil && m.opts.Create {
+		if _, serr := os.Stat(filepath.Join(m.dir, "tmp")); serr != nil {
+			if err := prepareDirs(m.dir, true); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ents, err
 }
 
 // mergeDuplicates keeps the first of each run of entries with the same
@@ -205,7 +227,7 @@ func sameBase(a, b *entry) bool {
 // message is read. Only where they differ are delivery times compared to
 // decide which side is behind. Records out of order simply miss, and the
 // messages concerned are counted again.
-func (m *Maildrop) applyCache(ents []entry, sz *sizes, seed maphash.Seed) bool {
+func (m *Maildrop) applyCache(ents []entry, sz []sizeInfo, seed maphash.Seed) bool {
 	path := filepath.Join(m.dir, cacheName)
 	hits, recs := 0, 0
 	j := 0
@@ -225,7 +247,7 @@ func (m *Maildrop) applyCache(ents []entry, sz *sizes, seed maphash.Seed) bool {
 			}
 			j++
 			if c == 0 {
-				sz.vsize[j-1], sz.psize[j-1], sz.cached[j-1] = vsize, psize, true
+				sz[j-1] = sizeInfo{vsize: vsize, psize: psize, cached: true}
 				hits++
 				return
 			}
@@ -241,9 +263,9 @@ func (m *Maildrop) applyCache(ents []entry, sz *sizes, seed maphash.Seed) bool {
 	default:
 		m.log.Warn("maildrop: size cache unreadable, rebuilding", "path", path, "err", err)
 	}
-	for i := range sz.cached {
-		if sz.cached[i] {
-			sz.vsize[i], sz.psize[i], sz.cached[i] = -1, -1, false
+	for i := range sz {
+		if sz[i].cached {
+			sz[i] = sizeInfo{vsize: -1, psize: -1}
 		}
 	}
 	return true
@@ -252,7 +274,7 @@ func (m *Maildrop) applyCache(ents []entry, sz *sizes, seed maphash.Seed) bool {
 // computeSizes reads the files ents[todo[...]] and counts their
 // transmitted sizes, a few files at a time. Files that vanished are marked
 // gone; files that cannot be read are logged and left out of the snapshot.
-func (m *Maildrop) computeSizes(ctx context.Context, ents []entry, todo []int, sz *sizes) error {
+func (m *Maildrop) computeSizes(ctx context.Context, ents []entry, todo []int, sz []sizeInfo) error {
 	workers := min(max(runtime.GOMAXPROCS(0), 2), 8, len(todo))
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -264,11 +286,11 @@ func (m *Maildrop) computeSizes(ctx context.Context, ents []entry, todo []int, s
 				ps, vs, err := countFile(filepath.Join(m.dir, subdirs[e.sub], e.name), buf)
 				switch {
 				case err == nil:
-					sz.vsize[i], sz.psize[i], sz.cached[i] = vs, ps, true
+					sz[i] = sizeInfo{vsize: vs, psize: ps, cached: true}
 				case errors.Is(err, fs.ErrNotExist):
-					sz.gone[i] = true
+					sz[i].gone = true
 				default:
-					sz.gone[i] = true
+					sz[i].gone = true
 					m.log.Error("maildrop: message unreadable, not listed", "file", e.rel(), "err", err)
 				}
 			}
@@ -301,6 +323,9 @@ func (m *Maildrop) rescanLocked() error {
 		for i := range m.msgs {
 			m.index[m.msgs[i].Base] = i
 		}
+	}
+	if m.dups == nil {
+		m.dups = make(map[int][]string)
 	}
 	// ents lists cur/ before new/, so the first copy found is preferred.
 	seen := make(map[int]bool)
