@@ -33,6 +33,6 @@ if ! command -v postfix >/dev/null 2>&1; then
 fi
 
 echo "test-system: system-account end-to-end tests"
-POPADM_SYSTEM_TESTS=1 go test -count=1 -timeout 10m -v -run 'TestPAM|TestPostfix' ./internal/e2e/
+POPADM_SYSTEM_TESTS=1 go test -count=1 -timeout 10m -v -run 'TestPAMSystemAccount|TestPostfixDeliversToSpool' ./internal/e2e/
 echo "test-system: PAM backend tests"
 authdb/pamauth/testdata/run-tests.sh -race

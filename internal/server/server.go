@@ -468,7 +468,7 @@ func setup(ctx context.Context, cfg *Config) (*state, error) {
 		DefaultDomain:      cfg.DefaultDomain,
 		MailLocation:       cfg.MailLocation,
 		SystemMailLocation: cfg.SystemMailLocation,
-		Maildrop:           maildrop.Options{Logger: log},
+		Maildrop:           maildrop.Options{Logger: log, Hostname: systemHostname()},
 		Mbox:               mbox.Options{JournalDir: cfg.JournalDir, Logger: log},
 		Limiter: throttle.New(throttle.Options{
 			BaseDelay: cfg.FailureDelay,
@@ -576,4 +576,14 @@ func RunInetd(ctx context.Context, cfg Config, in, out *os.File) error {
 		poppassd.New(poppassdOptions(&cfg, st)).ServeConn(ctx, conn)
 	}
 	return nil
+}
+
+// systemHostname is the host name written into maildrop session locks,
+// looked up once rather than at every login.
+func systemHostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return h
 }
