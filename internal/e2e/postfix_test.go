@@ -210,9 +210,11 @@ smtpd_relay_restrictions = reject_unauth_destination
 	}
 
 	// virtual(8) refuses unauthenticated maps (socketmap, proxy:) for the
-	// Maildir path, so it reads a local map holding popadm's answers.
-	if err := os.WriteFile(vmailbox, []byte("alice@example.com "+aliceMbox+"\n"), 0o644); err != nil {
-		t.Fatal(err)
+	// Maildir path, so it reads a local table of popadm's answers, written
+	// by popadm postfix mailbox-map (the disabled bob is left out).
+	e.cli("", "postfix", "mailbox-map", "--mail-location", "maildir:"+e.mailRoot+"/%d/%n", "--file", vmailbox)
+	if b, err := os.ReadFile(vmailbox); err != nil || string(b) != "alice@example.com "+aliceMbox+"\n" {
+		t.Fatalf("mailbox-map wrote %q (%v), want alice's line only", b, err)
 	}
 
 	if out, rc := pfRun(t, "postfix", "-c", conf, "start"); rc != 0 {
