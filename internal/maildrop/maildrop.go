@@ -89,7 +89,8 @@ type Message struct {
 	// with CRLF line ends and before byte-stuffing.
 	Size int64
 	// UIDL is the message's unique-id: 1 to 70 octets of 0x21-0x7E,
-	// derived from Base only.
+	// derived from Base only, unless a migration override file
+	// (popadm-uidl, see override.go) gives the old server's UIDL.
 	UIDL string
 }
 
@@ -123,7 +124,9 @@ type msgMeta struct {
 // and cur/ (never tmp/, skipping names that start with '.') and returns a
 // snapshot ordered oldest first: by the seconds in the file name, then the
 // microseconds of an "M<usec>" field, then the base name. Mail delivered
-// later is not part of the snapshot.
+// later is not part of the snapshot. A migration override file
+// (popadm-uidl) puts the messages it orders first, in the old server's
+// order, and replaces their UIDLs.
 //
 // Open returns an error wrapping ErrInUse at once if another session holds
 // the lock, and ErrNotFound if the maildir is missing and opts.Create is

@@ -161,7 +161,7 @@ func (m *Maildrop) load(ctx context.Context) error {
 	}
 	m.dirty = dirty
 	m.flushCacheLocked()
-	return nil
+	return m.applyOverridesLocked() // migrated UIDLs and order (override.go)
 }
 
 // list lists new/ and cur/ for load. A missing subdirectory means
