@@ -6,54 +6,22 @@ import (
 	"io"
 	"os"
 	"syscall"
+
+	"github.com/popadm/popadm/internal/crlf"
 )
-
-// sizeCounter computes the transmitted size of a message incrementally:
-// every LF not preceded by CR counts two octets, and a message that does
-// not end in LF gets CRLF appended (RFC 1939 §11; as Dovecot and Courier
-// send it, see maildir-migration.md §4.2).
-type sizeCounter struct {
-	psize  int64 // octets read
-	bareLF int64 // LFs not preceded by CR
-	last   byte  // last octet read
-}
-
-// add feeds the next chunk of the file.
-func (c *sizeCounter) add(p []byte) {
-	if len(p) == 0 {
-		return
-	}
-	lf := int64(bytes.Count(p, []byte{'\n'}))
-	crlf := int64(bytes.Count(p, []byte("\r\n")))
-	if c.psize > 0 && c.last == '\r' && p[0] == '\n' {
-		crlf++
-	}
-	c.bareLF += lf - crlf
-	c.psize += int64(len(p))
-	c.last = p[len(p)-1]
-}
-
-// vsize returns the transmitted size of everything added so far.
-func (c *sizeCounter) vsize() int64 {
-	v := c.psize + c.bareLF
-	if c.psize > 0 && c.last != '\n' {
-		v += 2
-	}
-	return v
-}
 
 // countReader reads r to EOF with buf and returns (physical, transmitted)
 // sizes.
 func countReader(r io.Reader, buf []byte) (psize, vsize int64, err error) {
-	var c sizeCounter
+	var c crlf.Counter
 	for {
 		n, err := r.Read(buf)
-		c.add(buf[:n])
+		c.Add(buf[:n])
 		if errors.Is(err, io.EOF) {
-			return c.psize, c.vsize(), nil
+			return c.Stored(), c.Transmitted(), nil
 		}
 		if err != nil {
-			return c.psize, c.vsize(), err
+			return c.Stored(), c.Transmitted(), err
 		}
 	}
 }

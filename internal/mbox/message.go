@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"hash"
 	"strconv"
+
+	"github.com/popadm/popadm/internal/crlf"
 )
 
 // pseudoSubject is the subject of the folder-internal message that UW
@@ -39,44 +41,11 @@ type unit struct {
 	mmdf   bool
 }
 
-// sizeCounter computes the transmitted size of a message incrementally:
-// every LF not preceded by CR counts two octets, and a message that does
-// not end in LF gets CRLF appended (and counted).
-type sizeCounter struct {
-	n      int64 // octets seen
-	bareLF int64 // LFs not preceded by CR
-	last   byte  // last octet seen
-}
-
-// add feeds the next bytes of the message.
-func (c *sizeCounter) add(p []byte) {
-	if len(p) == 0 {
-		return
-	}
-	lf := int64(bytes.Count(p, []byte{'\n'}))
-	crlf := int64(bytes.Count(p, []byte("\r\n")))
-	if c.n > 0 && c.last == '\r' && p[0] == '\n' {
-		crlf++
-	}
-	c.bareLF += lf - crlf
-	c.n += int64(len(p))
-	c.last = p[len(p)-1]
-}
-
-// total returns the transmitted size of everything added so far.
-func (c *sizeCounter) total() int64 {
-	v := c.n + c.bareLF
-	if c.n > 0 && c.last != '\n' {
-		v += 2
-	}
-	return v
-}
-
 // builder accumulates one unit while the scanner reads it.
 type builder struct {
 	u      unit
 	h      hash.Hash // UIDL digest
-	cnt    sizeCounter
+	cnt    crlf.Counter
 	skip   bool  // the current header field is left out of the digest
 	cl     int64 // value of the first Content-Length field, -1 if none
 	imap   bool  // an X-IMAP or X-IMAPbase field was seen
@@ -93,7 +62,7 @@ func (b *builder) fromLine(p []byte) { b.h.Write(p) }
 
 // msg feeds message bytes; digest says whether they enter the digest.
 func (b *builder) msg(p []byte, digest bool) {
-	b.cnt.add(p)
+	b.cnt.Add(p)
 	if digest {
 		b.h.Write(p)
 	}
@@ -138,10 +107,10 @@ func (b *builder) finish(end int64) {
 		b.u.body = end
 	}
 	b.u.end = end
-	if b.cnt.n > 0 && b.cnt.last != '\n' {
+	if b.cnt.Stored() > 0 && !b.cnt.EndsInLF() {
 		b.h.Write([]byte{'\n'})
 	}
-	b.u.size = b.cnt.total()
+	b.u.size = b.cnt.Transmitted()
 	copy(b.u.digest[:], b.h.Sum(nil))
 }
 
