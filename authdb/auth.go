@@ -204,12 +204,18 @@ func (d *DB) RecordLogin(ctx context.Context, req Request, acct *Account, mech s
 // failure is older than Policy.LockoutWindow; reaching
 // Policy.LockoutFails locks the account and writes a "lock" audit row.
 func (d *DB) RecordFailure(ctx context.Context, req Request, username string, reason Reason) error {
-	if reason != "" && reason != ReasonBadPassword {
+	switch reason {
+	case "", ReasonBadPassword, ReasonUnknownUser, ReasonLocked:
+		// Unknown and locked accounts run the same transaction (it finds
+		// no row, or changes nothing that matters), so a wrong password
+		// costs the daemon no more time than an unknown name: the reply
+		// timing must not tell them apart.
+	default:
 		return nil
 	}
 	name, err := normalize(username, d.opts.DefaultDomain)
 	if err != nil {
-		return nil
+		name = strings.ToLower(username)
 	}
 	pol, err := d.loginPolicy(ctx)
 	if err != nil {

@@ -256,7 +256,10 @@ func (b *Backend) fail(ctx context.Context, a attempt, password string, err erro
 		return
 	}
 	delay, counted := b.opts.Limiter.Failure(a.remote, a.user, password)
-	if counted && reason == authdb.ReasonBadPassword {
+	// Unknown users and locked accounts go through the same store write as
+	// a wrong password (it changes nothing for them), so the work done
+	// before the reply does not depend on which refusal it is.
+	if counted && (reason == authdb.ReasonBadPassword || reason == authdb.ReasonUnknownUser || reason == authdb.ReasonLocked) {
 		req := authdb.Request{Service: authdb.Service(a.proto), Remote: a.remote}
 		if rerr := b.opts.Store.RecordFailure(context.WithoutCancel(ctx), req, a.user, reason); rerr != nil {
 			b.log.Error("record failure", "user", a.user, "err", rerr)
