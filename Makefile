@@ -31,6 +31,14 @@ test: build
 	POPADM_BIN=$(CURDIR)/$(BIN) $(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
 	scripts/test-system.sh
 
+# Fault tests against the built binary (kill -9 during UPDATE and password
+# changes, read-only and locked database, full disk); root for the last
+# ones. HARD=short (default, a few minutes) or HARD=long (hundreds of
+# iterations).
+.PHONY: test-hard
+test-hard: build
+	POPADM_BIN=$(CURDIR)/$(BIN) HARD=$${HARD:-short} scripts/test-hard.sh
+
 check:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
 	$(GO) vet ./...

@@ -259,9 +259,16 @@ func (b *Backend) fail(ctx context.Context, a attempt, password string, err erro
 	// Unknown users and locked accounts go through the same store write as
 	// a wrong password (it changes nothing for them), so the work done
 	// before the reply does not depend on which refusal it is.
-	if counted && (reason == authdb.ReasonBadPassword || reason == authdb.ReasonUnknownUser || reason == authdb.ReasonLocked) {
+	if reason == authdb.ReasonBadPassword || reason == authdb.ReasonUnknownUser || reason == authdb.ReasonLocked {
 		req := authdb.Request{Service: authdb.Service(a.proto), Remote: a.remote}
-		if rerr := b.opts.Store.RecordFailure(context.WithoutCancel(ctx), req, a.user, reason); rerr != nil {
+		user := a.user
+		if !counted {
+			// A repeated wrong password does not count, but it still pays
+			// the same store round trip, against a name no account can
+			// have, so the reply timing does not show which it was.
+			user, reason = "\x00", authdb.ReasonUnknownUser
+		}
+		if rerr := b.opts.Store.RecordFailure(context.WithoutCancel(ctx), req, user, reason); rerr != nil {
 			b.log.Error("record failure", "user", a.user, "err", rerr)
 		}
 	}

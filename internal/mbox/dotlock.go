@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -37,16 +38,13 @@ func parseOwner(content string) (pid int, host string) {
 // it, nil) when the dotlock is busy.
 func takeDotlock(dot string, o *Options, log *slog.Logger) (*spoolLock, string, error) {
 	for try := 0; ; try++ {
-		df, err := os.OpenFile(dot, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		df, err := createDotlock(dot, lockOwner(o.Hostname))
 		if err == nil {
 			st, err := fstat(df)
-			if err == nil {
-				_, err = io.WriteString(df, lockOwner(o.Hostname))
-			}
 			if err != nil {
 				df.Close()
 				os.Remove(dot)
-				return nil, "", fmt.Errorf("mbox: write dotlock %s: %w", dot, err)
+				return nil, "", fmt.Errorf("mbox: dotlock %s: %w", dot, err)
 			}
 			l := &spoolLock{dot: dot, df: df, dst: st, log: log, stop: make(chan struct{}), done: make(chan struct{})}
 			return l, "", nil
@@ -158,4 +156,32 @@ func (l *spoolLock) refresh() {
 	if err := os.Chtimes(l.dot, now, now); err != nil {
 		l.log.Warn("mbox: refresh dotlock", "path", l.dot, "err", err)
 	}
+}
+
+// createDotlock creates dot already holding owner, the liblockfile way: the
+// owner line goes into a uniquely named file in the same directory, which
+// is then hard-linked to the dotlock name (link never replaces an existing
+// file, also over NFS). A kill at any instant therefore never leaves an
+// empty dotlock, which would look like another program's and block logins
+// and delivery until it turned stale. An existing dotlock gives an error
+// wrapping fs.ErrExist. The returned file is the dotlock, open for writing.
+func createDotlock(dot, owner string) (*os.File, error) {
+	tmp := filepath.Join(filepath.Dir(dot), fmt.Sprintf(".%s.lk%d.%d", filepath.Base(dot), os.Getpid(), time.Now().UnixNano()))
+	tf, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("mbox: create dotlock: %w", err)
+	}
+	defer os.Remove(tmp)
+	if _, err := io.WriteString(tf, owner); err != nil {
+		tf.Close()
+		return nil, fmt.Errorf("mbox: write dotlock %s: %w", dot, err)
+	}
+	if err := os.Link(tmp, dot); err != nil {
+		tf.Close()
+		if errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("mbox: create dotlock: %w", err)
+	}
+	return tf, nil
 }
