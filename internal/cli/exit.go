@@ -26,9 +26,10 @@ import (
 //	66  ExitNoInput     an input file (import file, --password-file)
 //	                    does not exist or cannot be read
 //	67  ExitNoUser      no such user or domain
-//	68  ExitNoHost      nothing matched (a list filter under --fail-empty)
+//	68  ExitNoHost      nothing matched (a list filter under --fail-empty, kick)
 //	73  ExitCantCreate  already exists (user, domain, backup file)
-//	75  ExitTempFail    temporary failure: database busy after retries
+//	75  ExitTempFail    temporary failure: database busy after retries, or
+//	                    the control socket unreachable
 //	77  ExitNoPerm      authentication refused (auth test, pw verify,
 //	                    wrong old password for passwd --old-stdin)
 //	78  ExitConfig      configuration error: database missing, not
