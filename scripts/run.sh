@@ -19,6 +19,7 @@ cat <<TXT
 
 popadm is serving on loopback (Ctrl-C stops it):
   POP3 + STLS  127.0.0.1:1110     POP3S  127.0.0.1:1995     poppassd  127.0.0.1:1106
+  metrics      http://127.0.0.1:1910/metrics               control   $RUN/control.sock
 
 In another terminal (same directory):
   export POPADM_DB=$POPADM_DB
@@ -28,9 +29,13 @@ In another terminal (same directory):
   curl pop3://127.0.0.1:1110/1 --user alice@example.com                      # RETR 1
   curl --cacert $RUN/tls/cert.pem pop3s://127.0.0.1:1995/ --user alice@example.com
   printf 'user alice@example.com\npass OLD\nnewpass NEW\nquit\n' | nc 127.0.0.1 1106   # change the password (nc: netcat-openbsd)
+  bin/popadm who --control-socket $RUN/control.sock                          # live sessions
+  curl -s http://127.0.0.1:1910/metrics | grep ^popadm_                      # metrics
 
 TXT
 exec "$BIN" serve \
 	--pop3-listen 127.0.0.1:1110 --pop3s-listen 127.0.0.1:1995 --poppassd-listen 127.0.0.1:1106 \
 	--tls-cert "$RUN/tls/cert.pem" --tls-key "$RUN/tls/key.pem" \
-	--mail-location "maildir:$PWD/$RUN/mail/%d/%n" --hostname localhost "$@"
+	--mail-location "maildir:$PWD/$RUN/mail/%d/%n" --hostname localhost \
+	--metrics-listen 127.0.0.1:1910 --control-socket "$PWD/$RUN/control.sock" \
+	--journal-dir "$PWD/$RUN/journal" "$@"
