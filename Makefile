@@ -60,3 +60,9 @@ docs:
 
 clean:
 	rm -rf bin run cover.out cover.html
+
+# popadm side by side with Dovecot POP3 and Debian poppassd on loopback
+# (root; installs the packages when missing). See docs/bench-compare.md.
+.PHONY: bench-compare
+bench-compare: build
+	scripts/bench-compare.sh
