@@ -27,58 +27,8 @@ import (
 // (HARD=long) was asked for.
 func abSkip(t *testing.T) bool {
 	t.Helper()
-	if os.Getenv("POPADM_HARD") == "" {
-		t.Skip("set POPADM_HARD=1 to run the hardening tests")
-	}
+	hard(t)
 	return os.Getenv("HARD") == "long"
-}
-
-var (
-	abBuildOnce sync.Once
-	abBuilt     string
-	abBuildErr  error
-)
-
-// abBinary returns the popadm binary: $POPADM_BIN or one built once.
-func abBinary(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("POPADM_BIN"); b != "" {
-		return b
-	}
-	abBuildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "popadm-abuse-bin")
-		if err != nil {
-			abBuildErr = err
-			return
-		}
-		abBuilt = filepath.Join(dir, "popadm")
-		out, err := exec.Command("go", "build", "-o", abBuilt, "github.com/popadm/popadm/cmd/popadm").CombinedOutput()
-		if err != nil {
-			abBuildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if abBuildErr != nil {
-		t.Fatal(abBuildErr)
-	}
-	return abBuilt
-}
-
-// abLog is a locked buffer for the server's output.
-type abLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *abLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *abLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // abEnv is one popadm database, mail root, certificate and server.
@@ -92,7 +42,7 @@ type abEnv struct {
 	addrs    map[string][]string
 	cmd      *exec.Cmd
 	done     chan struct{} // closed when the server process has exited
-	log      *abLog
+	log      *lockedBuffer
 }
 
 // abNewEnv prepares a database with domain example.com.
@@ -100,7 +50,7 @@ func abNewEnv(t *testing.T) *abEnv {
 	t.Helper()
 	dir := t.TempDir()
 	e := &abEnv{t: t, dir: dir, db: filepath.Join(dir, "auth.db"), mailRoot: filepath.Join(dir, "mail"),
-		cert: filepath.Join(dir, "tls", "cert.pem"), key: filepath.Join(dir, "tls", "key.pem"), log: &abLog{}}
+		cert: filepath.Join(dir, "tls", "cert.pem"), key: filepath.Join(dir, "tls", "key.pem"), log: &lockedBuffer{}}
 	if err := tlsutil.WriteSelfSigned(e.cert, e.key, false, "localhost", "127.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +62,7 @@ func abNewEnv(t *testing.T) *abEnv {
 // cli runs popadm on the environment's database and returns stdout.
 func (e *abEnv) cli(stdin string, args ...string) string {
 	e.t.Helper()
-	cmd := exec.Command(abBinary(e.t), append([]string{"--db", e.db}, args...)...)
+	cmd := exec.Command(binary(e.t), append([]string{"--db", e.db}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
@@ -156,7 +106,7 @@ func (e *abEnv) abStart(extra ...string) {
 		"--hostname", "localhost", "--scheme", "SHA512-CRYPT",
 		"--ready-file", ready}
 	args = append(args, extra...)
-	cmd := exec.Command(abBinary(e.t), args...)
+	cmd := exec.Command(binary(e.t), args...)
 	cmd.Stdout, cmd.Stderr = e.log, e.log
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
