@@ -26,15 +26,19 @@ run: build
 # Unit, protocol, integration (real curl/poplib/fetchmail against the built
 # binary) and multi-process tests, with the race detector; then, as root
 # with libpam-wrapper (and Postfix) installed, the system-account tests:
-# PAM through pam_wrapper/pam_matrix, mbox spools, a real Postfix delivery.
+# PAM through pam_wrapper/pam_matrix, mbox spools, a real Postfix delivery;
+# then the short form of `make test-hard` (about two minutes).
 test: build
 	POPADM_BIN=$(CURDIR)/$(BIN) $(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
 	scripts/test-system.sh
+	POPADM_BIN=$(CURDIR)/$(BIN) HARD=short scripts/test-hard.sh
 
 # Fault tests against the built binary (kill -9 during UPDATE and password
-# changes, read-only and locked database, full disk); root for the last
-# ones. HARD=short (default, a few minutes) or HARD=long (hundreds of
-# iterations).
+# changes, read-only and locked database, full disk), abuse (slowloris,
+# floods, STLS injection, brute force, refusal timing) and load (10,000
+# sessions, a sustained mixed load); root for some. HARD=short (default,
+# about two minutes; also run by `make test`) or HARD=long (hundreds of
+# iterations, a few minutes of load).
 .PHONY: test-hard
 test-hard: build
 	POPADM_BIN=$(CURDIR)/$(BIN) HARD=$${HARD:-short} scripts/test-hard.sh

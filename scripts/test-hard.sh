@@ -1,13 +1,18 @@
 #!/bin/sh
-# Runs the fault tests of internal/hard against the built binary: popadm
-# serve killed with SIGKILL in the middle of a Maildir or mbox UPDATE and
-# of poppassd changes, a read-only database, a database locked by a long
-# write transaction, a full disk. The tests that change file attributes
-# or mount a tmpfs need root and skip without it.
+# Runs internal/hard against the built binary. Faults: popadm serve killed
+# with SIGKILL in the middle of a Maildir or mbox UPDATE and of poppassd
+# changes, a read-only database, a database locked by a long write
+# transaction, a full disk. Abuse: slowloris, connection and pipelined
+# floods, oversized lines, STLS injection, cross-protocol requests, TLS
+# versions and ciphers (openssl s_client), brute force and lockout, refusal
+# timing (KS test). Load: thousands of logged-in sessions, a sustained mixed
+# load. The tests that change file attributes or mount a tmpfs need root
+# and skip without it. See docs/hardening.md.
 #
-# HARD=short (default) runs a few dozen iterations in under 3 minutes;
-# HARD=long runs hundreds. POPADM_BIN names the binary (default
-# bin/popadm, built by `make build`).
+# HARD=short (default, run by `make test`) takes about two minutes;
+# HARD=long runs hundreds of iterations, 10,000 sessions and three
+# minutes of mixed load. POPADM_BIN names the binary (default bin/popadm,
+# built by `make build`).
 set -eu
 cd "$(dirname "$0")/.."
 
