@@ -23,12 +23,18 @@ func ParseDovecotPasswd(r io.Reader, opts Options) (*Result, error) {
 			return
 		}
 		f := strings.SplitN(line, ":", 8)
+		if len(f) < 2 {
+			// Not echoed: a line without a separator may be a password
+			// or a hash wrapped onto a line of its own.
+			res.fail(n, "", "%s", noSeparator)
+			return
+		}
 		user := f[0]
 		if bad := checkUser(user); bad != "" {
 			res.fail(n, "", "%s", bad)
 			return
 		}
-		if len(f) < 2 || f[1] == "" {
+		if f[1] == "" {
 			if len(f) == 8 && hasField(f[7], "nopassword") {
 				res.fail(n, user, "nopassword accounts are not supported")
 				return
@@ -74,6 +80,9 @@ func ParseDovecotPasswd(r io.Reader, opts Options) (*Result, error) {
 	}
 	return res, nil
 }
+
+// noSeparator is the error for a line without a ':' after the user name.
+const noSeparator = "no ':' separator: expected user:password"
 
 // skipLine reports whether a line is blank or a comment.
 func skipLine(line string) bool {

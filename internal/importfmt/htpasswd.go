@@ -20,11 +20,18 @@ func ParseHtpasswd(r io.Reader, opts Options) (*Result, error) {
 			return
 		}
 		user, hash, ok := strings.Cut(line, ":")
+		if !ok {
+			// The whole line would be the "user": it may as well be a
+			// password or a hash wrapped onto a line of its own, so it
+			// is not echoed.
+			res.fail(n, "", "%s", noSeparator)
+			return
+		}
 		if bad := checkUser(user); bad != "" {
 			res.fail(n, "", "%s", bad)
 			return
 		}
-		if !ok || hash == "" {
+		if hash == "" {
 			res.fail(n, user, "missing password field")
 			return
 		}

@@ -103,7 +103,7 @@ func TestParseDovecotPasswd(t *testing.T) {
 	}
 	wantErr := []LineError{
 		{Line: 6, Msg: "empty user name"},
-		{Line: 7, User: "dave@example.com", Msg: "missing password field"},
+		{Line: 7, Msg: "no ':' separator: expected user:password"},
 		{Line: 8, User: "erin@example.com", Msg: "nopassword accounts are not supported"},
 		{Line: 9, User: "frank@example.com", Msg: "password field has no {SCHEME} prefix and is not a recognised crypt string"},
 		{Line: 10, User: "gina@example.com", Msg: "Apache APR1-MD5 hashes are not supported"},
