@@ -1,11 +1,14 @@
 package importfmt
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -109,7 +112,8 @@ func WriteDovecotPasswd(w io.Writer, recs []ExportRecord) error {
 }
 
 func dovecotLine(r ExportRecord) (string, error) {
-	if checkUser(r.User) != "" || strings.ContainsAny(r.User, ": ") {
+	// Dovecot reads a line starting with '#' as a comment.
+	if checkUser(r.User) != "" || strings.ContainsAny(r.User, ": ") || strings.HasPrefix(r.User, "#") {
 		return "", fmt.Errorf("importfmt: user %q cannot be written to a passwd-file", r.User)
 	}
 	if r.Hash == "" {
@@ -164,13 +168,42 @@ func CSVHeader(includeHashes bool) []string {
 // for never); list columns are space-separated. With includeHashes the
 // "hash" column (read back by ParseCSV) and "credentials" (every stored
 // form, space-separated) are added.
+//
+// A user name starting with '#' is written quoted: ParseCSV, like most CSV
+// readers that allow comments, skips a line that starts with '#'.
 func WriteCSV(w io.Writer, recs []ExportRecord, includeHashes bool) error {
-	cw := csv.NewWriter(w)
+	out := bufio.NewWriter(w)
+	var row bytes.Buffer
+	cw := csv.NewWriter(&row)
+	// flush moves the rows buffered in row to w, quoting a leading '#'.
+	flush := func() error {
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return fmt.Errorf("importfmt: write: %w", err)
+		}
+		b := row.Bytes()
+		if len(b) > 0 && b[0] == '#' {
+			// An unquoted first field has no ',' of its own.
+			end := bytes.IndexByte(b, ',')
+			if end < 0 {
+				end = bytes.IndexByte(b, '\n')
+			}
+			b = slices.Concat([]byte{'"'}, b[:end], []byte{'"'}, b[end:])
+		}
+		row.Reset()
+		if _, err := out.Write(b); err != nil {
+			return fmt.Errorf("importfmt: write: %w", err)
+		}
+		return nil
+	}
 	if err := cw.Write(CSVHeader(includeHashes)); err != nil {
 		return fmt.Errorf("importfmt: write: %w", err)
 	}
+	if err := flush(); err != nil {
+		return err
+	}
 	for _, r := range recs {
-		row := []string{
+		fields := []string{
 			r.User, r.DisplayName, strconv.FormatBool(r.Disabled), r.DisableReason,
 			strconv.FormatBool(r.Locked), strconv.FormatBool(r.MustChange),
 			strconv.FormatBool(r.NoPOP3), strconv.FormatBool(r.NoPasswdChange),
@@ -179,14 +212,16 @@ func WriteCSV(w io.Writer, recs []ExportRecord, includeHashes bool) error {
 			fmtTime(r.Changed), fmtTime(r.LastLogin), strconv.Itoa(r.Failures),
 		}
 		if includeHashes {
-			row = append(row, r.Hash, strings.Join(r.Credentials, " "))
+			fields = append(fields, r.Hash, strings.Join(r.Credentials, " "))
 		}
-		if err := cw.Write(row); err != nil {
+		if err := cw.Write(fields); err != nil {
 			return fmt.Errorf("importfmt: write: %w", err)
 		}
+		if err := flush(); err != nil {
+			return err
+		}
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
+	if err := out.Flush(); err != nil {
 		return fmt.Errorf("importfmt: write: %w", err)
 	}
 	return nil

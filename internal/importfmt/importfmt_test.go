@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -324,5 +325,34 @@ func TestSortRecords(t *testing.T) {
 	SortRecords(recs)
 	if recs[0].User != "a" || recs[2].User != "c" {
 		t.Errorf("got %v", recs)
+	}
+}
+
+// TestExportHashUser checks a user name starting with '#', which CSV and
+// passwd-file readers take for a comment: CSV quotes it and reads it back,
+// the passwd-file writer refuses it by name.
+func TestExportHashUser(t *testing.T) {
+	recs := []ExportRecord{
+		{User: "#sales@example.com", Hash: "{SHA512-CRYPT}$6$salt$hash"},
+		{User: "bob@example.com", Hash: "{PLAIN}x"},
+	}
+	var b bytes.Buffer
+	if err := WriteCSV(&b, recs, true); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "\n\"#sales@example.com\",") {
+		t.Fatalf("the '#' user is not quoted:\n%s", b.String())
+	}
+	res, err := ParseCSV(&b, Options{})
+	if err != nil || len(res.Errors) != 0 {
+		t.Fatalf("read back: %+v, %v", res, err)
+	}
+	if len(res.Records) != 2 || res.Records[0].User != "#sales@example.com" || res.Records[0].Hash != recs[0].Hash ||
+		res.Records[1].User != "bob@example.com" {
+		t.Fatalf("read back %+v", res.Records)
+	}
+	err = WriteDovecotPasswd(io.Discard, recs)
+	if err == nil || !strings.Contains(err.Error(), `"#sales@example.com"`) {
+		t.Fatalf("passwd-file export of a '#' user: %v", err)
 	}
 }
