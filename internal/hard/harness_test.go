@@ -1,9 +1,12 @@
-// Package hard holds fault tests of the built popadm binary: processes
-// killed in the middle of an UPDATE or a password change, a read-only or
-// locked database, a full disk. They run only when POPADM_HARD is set
-// (scripts/test-hard.sh sets it); HARD=long runs hundreds of iterations
-// instead of a few dozen. The binary comes from $POPADM_BIN or is built
-// once into a temporary directory.
+// Package hard holds the hardening tests of the built popadm binary
+// (docs/hardening.md). Faults: processes killed in the middle of an UPDATE
+// or a password change, a read-only or locked database, a full disk.
+// Abuse: slowloris, floods, oversized and pipelined input, STLS injection,
+// cross-protocol requests, TLS versions and ciphers, brute force, refusal
+// timing. Load: thousands of sessions, a sustained mixed load. They run
+// only when POPADM_HARD is set (scripts/test-hard.sh sets it); HARD=long
+// runs hundreds of iterations instead of a few dozen. The binary comes
+// from $POPADM_BIN or is built once into a temporary directory.
 package hard
 
 import (
