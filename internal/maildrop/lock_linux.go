@@ -1,37 +1,17 @@
 package maildrop
 
 import (
-	"errors"
 	"os"
 	"syscall"
 
+	"github.com/popadm/popadm/internal/filelock"
 	"golang.org/x/sys/unix"
 )
 
 // ofdTryLock tries to take an open-file-description write lock on the
 // whole of f without waiting. It returns false, nil when another open file
 // description holds a conflicting lock. The lock lasts until f is closed.
-func ofdTryLock(f *os.File) (bool, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return false, err
-	}
-	var lerr error
-	err = rc.Control(func(fd uintptr) {
-		lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0, Len: 0}
-		lerr = unix.FcntlFlock(fd, unix.F_OFD_SETLK, &lk)
-	})
-	if err != nil {
-		return false, err
-	}
-	if errors.Is(lerr, unix.EAGAIN) || errors.Is(lerr, unix.EACCES) {
-		return false, nil
-	}
-	if lerr != nil {
-		return false, lerr
-	}
-	return true, nil
-}
+func ofdTryLock(f *os.File) (bool, error) { return filelock.TryLock(f, unix.F_WRLCK) }
 
 // touchFile sets f's access and modification times to now through its
 // descriptor (futimens), so a lock file that was replaced under the same

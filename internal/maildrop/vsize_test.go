@@ -3,6 +3,7 @@ package maildrop
 import (
 	"bytes"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -98,4 +99,36 @@ func FuzzTransmitted(f *testing.F) {
 			t.Fatalf("got %q, want %q", got, want)
 		}
 	})
+}
+
+// BenchmarkRetrieve measures RETR of one message as the POP3 layer reads
+// it: Open, streaming in transmitted form to the end, Close.
+func BenchmarkRetrieve(b *testing.B) {
+	dir := newMaildir(b)
+	line := strings.Repeat("x", 71) + "\n"
+	for _, size := range []int{1 << 10, 50 << 10} {
+		put(b, dir, "cur", "1700000000.M"+strconv.Itoa(size)+"P1Q1.bench:2,S", strings.Repeat(line, size/len(line)))
+	}
+	m := openT(b, dir, Options{})
+	out := make([]byte, 32<<10)
+	for i, msg := range m.Messages() {
+		name := "lf-1k"
+		if msg.Size > 2<<10 {
+			name = "lf-50k"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(msg.Size)
+			b.ReportAllocs()
+			for b.Loop() {
+				r, err := m.Open(i)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, out); err != nil {
+					b.Fatal(err)
+				}
+				r.Close()
+			}
+		})
+	}
 }
