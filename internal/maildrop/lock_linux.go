@@ -2,7 +2,6 @@ package maildrop
 
 import (
 	"os"
-	"syscall"
 
 	"github.com/popadm/popadm/internal/filelock"
 	"golang.org/x/sys/unix"
@@ -33,20 +32,4 @@ func touchFile(f *os.File) error {
 		return err
 	}
 	return terr
-}
-
-// linkCount is the number of hard links of the file st describes.
-func linkCount(st os.FileInfo) uint64 {
-	if s, ok := st.Sys().(*syscall.Stat_t); ok {
-		return uint64(s.Nlink)
-	}
-	return 1
-}
-
-// fileOwner returns the user and group owning the file st describes.
-func fileOwner(st os.FileInfo) (uid, gid int) {
-	if s, ok := st.Sys().(*syscall.Stat_t); ok {
-		return int(s.Uid), int(s.Gid)
-	}
-	return -1, -1
 }
