@@ -284,8 +284,8 @@ run_logins() { # scheme pattern cache
 run_retr_uidl() {
 	local small_file big_file rep
 	log "RETR and UIDL"
-	small_file=$(find "$DOM/rsmall/new" -type f | head -n 1)
-	big_file=$(find "$DOM/rbig/new" -type f | head -n 1)
+	small_file=$(find "$DOM/rsmall/new" -type f -print -quit)
+	big_file=$(find "$DOM/rbig/new" -type f -print -quit)
 	for rep in $(seq "$REPEAT"); do
 		measure retr/50k retr -addr "$POP3_ADDR" -user rsmall@example.com -c 1 -duration "$DURATION"
 		measure raw/50k rawtcp -file "$small_file" -c 1 -duration "$DURATION"
