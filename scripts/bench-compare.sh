@@ -10,7 +10,8 @@
 # /etc bind-mounted over /etc inside a private mount and PID namespace; the
 # script checks that the system's /etc/shadow and /etc/passwd are unchanged.
 # Everything else lives in a temporary directory removed at exit; every
-# server started here is stopped at exit.
+# server started here (two popadm, two Dovecot instances, socat) is
+# stopped at exit.
 #
 # Environment:
 #   QUICK=1         short run (UIDL on 10,000 messages, 1s runs), < 5 minutes
@@ -18,7 +19,8 @@
 #   DURATION=D      time of each throughput run (default 3s; QUICK 1s)
 #   IDLE_N=N        idle sessions held open (default 1000; QUICK 200)
 #   UIDL_N=N        messages in the UIDL maildrop (default 100000; QUICK 10000)
-#   DOVECOT_PORT, POPPASSD_PORT   fixed loopback ports (default 31110, 31106)
+#   DOVECOT_PORT, DOVECOT_CACHE_PORT, POPPASSD_PORT
+#                   fixed loopback ports (default 31110, 31111, 31106)
 #   KEEP=1          keep the temporary directory
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +42,7 @@ UIDL_SESSIONS=${UIDL_SESSIONS:-3}
 LOGIN_USERS=${LOGIN_USERS:-64}
 PASSWD_USERS=${PASSWD_USERS:-16}
 DOVECOT_PORT=${DOVECOT_PORT:-31110}
+DOVECOT_CACHE_PORT=${DOVECOT_CACHE_PORT:-31111}
 POPPASSD_PORT=${POPPASSD_PORT:-31106}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 # Numeric owner of the Maildirs for Dovecot's mail processes (no passwd entry needed).
@@ -76,6 +79,7 @@ fi
 
 port_free() { ! ss -Htln "sport = :$1" | grep -q .; }
 port_free "$DOVECOT_PORT" || die "port $DOVECOT_PORT is in use (set DOVECOT_PORT)"
+port_free "$DOVECOT_CACHE_PORT" || die "port $DOVECOT_CACHE_PORT is in use (set DOVECOT_CACHE_PORT)"
 port_free "$POPPASSD_PORT" || die "port $POPPASSD_PORT is in use (set POPPASSD_PORT)"
 
 ulimit -n 65536 2>/dev/null || true
@@ -83,8 +87,9 @@ ulimit -n 65536 2>/dev/null || true
 # ------------------------------------------------------------ cleanup
 T=$(mktemp -d "${TMPDIR:-/tmp}/popadm-bench-compare.XXXXXX")
 chmod 755 "$T"
-POPADM_PID=
-DOVECOT_CONF=
+# Every popadm and Dovecot started, for the clean-up.
+POPADM_PIDS=()
+DOVECOT_DIRS=()
 UNSHARE_PID=
 SOCAT_PID=
 SOCAT_PIDNS=
@@ -118,22 +123,30 @@ stop_poppassd() {
 	UNSHARE_PID=''
 	SOCAT_PIDNS=''
 }
+# stop_dovecot DIR stops the instance whose config and base_dir are in
+# DIR: doveadm stop, then SIGKILL of its master if it is still there.
+stop_dovecot() {
+	local d=$1 mp
+	[ -e "$d/run/master.pid" ] || return 0
+	mp=$(cat "$d/run/master.pid" 2>/dev/null || true)
+	timeout 20 doveadm -c "$d/dovecot.conf" stop 2>/dev/null || true
+	if [ -n "$mp" ]; then
+		for _ in $(seq 50); do kill -0 "$mp" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$mp" 2>/dev/null || true
+	fi
+}
 cleanup() {
-	local rc=$?
-	if [ -n "$POPADM_PID" ]; then
-		kill -TERM "$POPADM_PID" 2>/dev/null || true
-		wait "$POPADM_PID" 2>/dev/null || true
-	fi
+	local rc=$? p d
+	for p in "${POPADM_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${POPADM_PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
 	stop_poppassd
-	if [ -n "$DOVECOT_CONF" ] && [ -e "$T/dovecot/run/master.pid" ]; then
-		local mp
-		mp=$(cat "$T/dovecot/run/master.pid" 2>/dev/null || true)
-		timeout 20 doveadm -c "$DOVECOT_CONF" stop 2>/dev/null || true
-		if [ -n "$mp" ]; then
-			for _ in $(seq 50); do kill -0 "$mp" 2>/dev/null || break; sleep 0.1; done
-			kill -KILL "$mp" 2>/dev/null || true
-		fi
-	fi
+	for d in "${DOVECOT_DIRS[@]}"; do
+		stop_dovecot "$d"
+	done
 	if [ -n "${KEEP:-}" ]; then log "kept $T"; else rm -rf "$T"; fi
 	exit "$rc"
 }
@@ -205,34 +218,67 @@ UIDL_TEMPLATE=$T/uidl-template
 chown -R "$MAIL_UID:$MAIL_UID" "$MAIL" "$UIDL_TEMPLATE"
 
 # ------------------------------------------------------------ popadm
-ready=$T/popadm.ready
-"$BIN" --db "$DB" serve \
-	--pop3-listen 127.0.0.1:0 --pop3s-listen 127.0.0.1:0 --poppassd-listen 127.0.0.1:0 \
-	--tls-cert "$T/cert.pem" --tls-key "$T/key.pem" \
-	--mail-location "maildir:$MAIL/%d/%n" --hostname localhost \
-	--max-conns 30000 --max-conns-per-ip 30000 --ip-fail-limit -1 \
-	--failure-delay 50ms --scheme SHA512-CRYPT --verify-cache-ttl 0s \
-	--log-level warn --ready-file "$ready" >"$T/popadm.log" 2>&1 &
-POPADM_PID=$!
-PA_POP3=$("$LOAD" ready -file "$ready" -key pop3 -pid "$POPADM_PID" -timeout 60s) || die "popadm did not start"
-PA_PASSWD=$("$LOAD" ready -file "$ready" -key poppassd -pid "$POPADM_PID" -timeout 5s) || die "popadm did not start"
+# Two popadm servers on the same database and Maildirs, identical but for
+# the verify cache: off (--verify-cache-ttl 0s) for every figure but one,
+# and at its default TTL for the cache-on logins. Neither binds the default
+# metrics port or control socket, so both can run at once.
+# start_popadm NAME ARGS... starts one, sets STARTED_PID and STARTED_READY.
+start_popadm() {
+	local name=$1
+	shift
+	STARTED_READY=$T/popadm-$name.ready
+	"$BIN" --db "$DB" serve \
+		--pop3-listen 127.0.0.1:0 --pop3s-listen 127.0.0.1:0 --poppassd-listen 127.0.0.1:0 \
+		--metrics-listen none --control-socket none \
+		--tls-cert "$T/cert.pem" --tls-key "$T/key.pem" \
+		--mail-location "maildir:$MAIL/%d/%n" --hostname localhost \
+		--max-conns 30000 --max-conns-per-ip 30000 --ip-fail-limit -1 \
+		--failure-delay 50ms --scheme SHA512-CRYPT "$@" \
+		--log-level warn --ready-file "$STARTED_READY" >"$T/popadm-$name.log" 2>&1 &
+	STARTED_PID=$!
+	POPADM_PIDS+=("$STARTED_PID")
+}
+start_popadm nocache --verify-cache-ttl 0s
+POPADM_PID=$STARTED_PID
+PA_POP3=$("$LOAD" ready -file "$STARTED_READY" -key pop3 -pid "$POPADM_PID" -timeout 60s) || die "popadm did not start"
+PA_PASSWD=$("$LOAD" ready -file "$STARTED_READY" -key poppassd -pid "$POPADM_PID" -timeout 5s) || die "popadm did not start"
 log "popadm: pid $POPADM_PID, pop3 $PA_POP3, poppassd $PA_PASSWD (verify cache off)"
+# The cache-on server runs with serve's default --verify-cache-ttl.
+PA_CACHE_TTL=$("$BIN" serve --help 2>&1 | sed -n 's/.*--verify-cache-ttl .*(default \([^)]*\)).*/\1/p')
+start_popadm cache
+POPADM_CACHE_PID=$STARTED_PID
+PA_CACHE_POP3=$("$LOAD" ready -file "$STARTED_READY" -key pop3 -pid "$POPADM_CACHE_PID" -timeout 60s) ||
+	die "popadm (verify cache on) did not start"
+log "popadm: pid $POPADM_CACHE_PID, pop3 $PA_CACHE_POP3 (verify cache on, default TTL ${PA_CACHE_TTL:-unknown})"
 
 # ------------------------------------------------------------ Dovecot
-D=$T/dovecot
-mkdir -p "$D/run" "$D/state"
-"$BIN" --db "$DB" export dovecot-passwd --file "$D/passwd" >/dev/null
+# Two Dovecot instances, each with its own base_dir, state_dir, log and
+# port: the main one on the SHA512-CRYPT passwd-file popadm exported, and
+# one for the "no hashing per login" row on a {PLAIN} passwd-file of the
+# lsha accounts. Dovecot 2.3 does not cache passwd-file lookups in its
+# auth cache (and would re-verify a cached hash anyway), so a cleartext
+# passdb is the way to take the hash out of its login path.
+PASSWD_FILE=$T/dovecot.passwd
+"$BIN" --db "$DB" export dovecot-passwd --file "$PASSWD_FILE" >/dev/null
+PLAIN_PASSWD_FILE=$T/dovecot-plain.passwd
+for i in $(seq "$LOGIN_USERS"); do
+	printf 'lsha%d@example.com:{PLAIN}%s::::::\n' "$i" "$POPADM_LOAD_PASSWORD"
+done >"$PLAIN_PASSWD_FILE"
 # Dovecot's auth process reads the passdb as its internal user.
-chown "root:$(id -gn dovecot)" "$D/passwd"
-chmod 640 "$D/passwd"
-DOVECOT_CONF=$D/dovecot.conf
-cat >"$DOVECOT_CONF" <<EOF
+chown "root:$(id -gn dovecot)" "$PASSWD_FILE" "$PLAIN_PASSWD_FILE"
+chmod 640 "$PASSWD_FILE" "$PLAIN_PASSWD_FILE"
+# start_dovecot DIR PORT PASSWD_FILE writes DIR/dovecot.conf and starts
+# the instance (auth cache off); sets STARTED_PID to its master's PID.
+start_dovecot() {
+	local d=$1 port=$2 passwd=$3
+	mkdir -p "$d/run" "$d/state"
+	cat >"$d/dovecot.conf" <<EOF
 protocols = pop3
 listen = 127.0.0.1
-base_dir = $D/run
-state_dir = $D/state
-log_path = $D/dovecot.log
-info_log_path = $D/dovecot.log
+base_dir = $d/run
+state_dir = $d/state
+log_path = $d/dovecot.log
+info_log_path = $d/dovecot.log
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
@@ -245,7 +291,7 @@ default_process_limit = $((IDLE_N + 200))
 default_client_limit = $((IDLE_N * 2 + 1000))
 passdb {
   driver = passwd-file
-  args = $D/passwd
+  args = $passwd
 }
 userdb {
   driver = static
@@ -254,7 +300,7 @@ userdb {
 service pop3-login {
   inet_listener pop3 {
     address = 127.0.0.1
-    port = $DOVECOT_PORT
+    port = $port
   }
   inet_listener pop3s {
     port = 0
@@ -264,12 +310,23 @@ service anvil {
   client_limit = $((IDLE_N * 3 + 1000))
 }
 EOF
-dovecot -c "$DOVECOT_CONF" || { cat "$D/dovecot.log" >&2 || true; die "dovecot did not start"; }
-for _ in $(seq 100); do port_free "$DOVECOT_PORT" || break; sleep 0.1; done
-port_free "$DOVECOT_PORT" && { cat "$D/dovecot.log" >&2 || true; die "dovecot does not listen"; }
-DC_PID=$(cat "$D/run/master.pid")
+	# Registered before the start: the clean-up stops whatever got started.
+	DOVECOT_DIRS+=("$d")
+	dovecot -c "$d/dovecot.conf" || { cat "$d/dovecot.log" >&2 || true; die "dovecot ($d) did not start"; }
+	for _ in $(seq 100); do port_free "$port" || break; sleep 0.1; done
+	port_free "$port" && { cat "$d/dovecot.log" >&2 || true; die "dovecot ($d) does not listen on $port"; }
+	STARTED_PID=$(cat "$d/run/master.pid")
+}
+D=$T/dovecot
+start_dovecot "$D" "$DOVECOT_PORT" "$PASSWD_FILE"
+DC_PID=$STARTED_PID
 DC_POP3=127.0.0.1:$DOVECOT_PORT
-log "dovecot $(dovecot --version | cut -d' ' -f1): master pid $DC_PID, pop3 $DC_POP3"
+log "dovecot $(dovecot --version | cut -d' ' -f1): master pid $DC_PID, pop3 $DC_POP3 (SHA512-CRYPT, auth cache off)"
+DK=$T/dovecot-plain
+start_dovecot "$DK" "$DOVECOT_CACHE_PORT" "$PLAIN_PASSWD_FILE"
+DC_CACHE_PID=$STARTED_PID
+DC_CACHE_POP3=127.0.0.1:$DOVECOT_CACHE_PORT
+log "dovecot: master pid $DC_CACHE_PID, pop3 $DC_CACHE_POP3 ({PLAIN} passdb, no hashing per login)"
 
 # ------------------------------------------------------------ Debian poppassd
 # inetd is emulated by socat, which runs as root in a private mount and PID
@@ -432,12 +489,28 @@ fresh_uidl() {
 	fi
 }
 
+# ------------------------------------------------------------ cache warm-up
+# warm LABEL ADDR logs every lsha account in twice, untimed, so that the
+# cache-on servers hold all of them before a timed run (and none has
+# expired: it runs right before each one).
+warm() {
+	timeout "$RUN_TIMEOUT" "$LOAD" logins -label "$1" -addr "$2" -users 'lsha%d@example.com' \
+		-n-users "$LOGIN_USERS" -c 8 -max $((LOGIN_USERS * 2)) -duration 60s >/dev/null 2>>"$T/warm-up.log" ||
+		log "$1: warm-up had errors: $(tail -n 1 "$T/warm-up.log")"
+}
+
 # ------------------------------------------------------------ A B A B
 for rep in $(seq "$REPEAT"); do
 	log "round $rep/$REPEAT"
 	for side in popadm dovecot; do
-		if [ "$side" = popadm ]; then addr=$PA_POP3; else addr=$DC_POP3; fi
+		if [ "$side" = popadm ]; then
+			addr=$PA_POP3 cache_addr=$PA_CACHE_POP3
+		else
+			addr=$DC_POP3 cache_addr=$DC_CACHE_POP3
+		fi
 		measure "$side/logins" logins -addr "$addr" -users 'lsha%d@example.com' -n-users "$LOGIN_USERS" -c 8 -duration "$DURATION"
+		warm "$side/logins-cache warm-up" "$cache_addr"
+		measure "$side/logins-cache" logins -addr "$cache_addr" -users 'lsha%d@example.com' -n-users "$LOGIN_USERS" -c 8 -duration "$DURATION"
 		measure "$side/retr" retr -addr "$addr" -user rbig@example.com -c 1 -duration "$DURATION"
 		fresh_uidl
 		measure "$side/uidl" uidl -addr "$addr" -user uidl@example.com -repeat "$UIDL_SESSIONS" -timeout 120s
@@ -495,6 +568,10 @@ line() { # figure popadm other unit op bound target-text
 }
 pl=$(med popadm/logins logins_per_s)
 dl=$(med dovecot/logins logins_per_s)
+plk=$(med popadm/logins-cache logins_per_s)
+dlk=$(med dovecot/logins-cache logins_per_s)
+ple=$(med popadm/logins-cache errors)
+dle=$(med dovecot/logins-cache errors)
 pr=$(med popadm/retr mb_per_s)
 dr=$(med dovecot/retr mb_per_s)
 pu=$(med popadm/uidl uidl_warm_ms)
@@ -526,6 +603,7 @@ echo
 echo "| Figure | popadm | Dovecot / Debian poppassd | Ratio popadm/other | Target | Met? |"
 echo "|---|---|---|---|---|---|"
 line "Logins/s, c=8, SHA512-CRYPT, auth cache off" "$pl" "$dl" /s ">=" 10 "≥ 10"
+line "Logins/s, c=8, no hash computed per login (popadm: verify cache on; Dovecot: {PLAIN} passdb)" "$plk" "$dlk" /s - - "—"
 line "RETR 1 × 20 MiB, c=1 (MB = 10^6 B)" "$pr" "$dr" MB/s ">=" 1.5 "≥ 1.5"
 line "UIDL warm on $UIDL_N messages" "$pu" "$du" ms "<=" 0.5 "≤ 0.5"
 line "UIDL cold on $UIDL_N messages: PASS + UIDL of the first session ($cold)" "$pc" "$dc" ms - - "—"
@@ -533,7 +611,11 @@ line "Memory per idle session ($IDLE_N sessions)" "$pi" "$di" KiB "<=" 0.1 "≤ 
 line "poppassd changes/s, c=8, SHA512-CRYPT 5000 rounds" "$pp" "$dp" /s ">=" 2 "≥ 2"
 echo
 echo "Errors (median per run): popadm poppassd $pe, Debian poppassd $de."
-echo "Logins: popadm's verify cache is off (--verify-cache-ttl 0s); Dovecot's auth_cache_size = 0."
+echo "Logins, cache off: popadm's verify cache is off (--verify-cache-ttl 0s); Dovecot's auth_cache_size = 0."
+echo "Logins, no hash per login: a second popadm with the default --verify-cache-ttl (${PA_CACHE_TTL:-unknown}) and a"
+echo "second Dovecot on a {PLAIN} passwd-file of the same accounts (Dovecot 2.3 does not cache passwd-file"
+echo "lookups); each timed run follows an untimed one in which every account logs in twice. This row shows"
+echo "the per-connection cost without hashing. Errors (median per run): popadm $ple, Dovecot $dle."
 echo "UIDL cold: the first session of each run on a fresh copy of the maildrop (no Dovecot index, no"
 echo "popadm size cache) after sync and drop_caches, PASS + UIDL, since the servers scan the maildrop in"
 echo "different steps: PASS / UIDL medians popadm $(num "$plc") / $(num "$puc") ms, Dovecot $(num "$dlc") / $(num "$duc") ms."
