@@ -15,6 +15,7 @@ import (
 
 	"github.com/xdg-go/scram"
 
+	"github.com/popadm/popadm/internal/testkit"
 	"github.com/popadm/popadm/pop3d"
 	"github.com/popadm/popadm/pop3d/memdrop"
 )
@@ -73,8 +74,8 @@ func TestTraceRedaction(t *testing.T) {
 	run := func(traceAuth bool) string {
 		be := newBackend()
 		be.AddUser("tracy", secret)
-		trace := &syncBuffer{}
-		logs := &syncBuffer{}
+		trace := &testkit.SyncBuffer{}
+		logs := &testkit.SyncBuffer{}
 		h := startHarness(t, harnessConfig{backend: be, opts: pop3d.Options{
 			APOP: true, Debug: trace, TraceAuth: traceAuth,
 			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -280,7 +281,7 @@ func (b *infoBackend) Login(ctx context.Context, c *pop3d.ConnInfo, u, p string)
 // state, for implicit TLS and after STLS.
 func TestConnInfo(t *testing.T) {
 	be := &infoBackend{Backend: newBackend()}
-	scfg, ccfg := testTLSConfig(t)
+	scfg, ccfg := testkit.TLSConfigs(t)
 	srv := pop3d.New(&pop3d.Options{Backend: be, TLSConfig: scfg, Logger: discardLogger()})
 	plainLn, _ := net.Listen("tcp", "127.0.0.1:0")
 	tlsLn, _ := net.Listen("tcp", "127.0.0.1:0")

@@ -3,23 +3,17 @@ package pop3d_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/popadm/popadm/internal/testkit"
 	"github.com/popadm/popadm/pop3d"
 	"github.com/popadm/popadm/pop3d/memdrop"
 )
@@ -100,7 +94,7 @@ func startHarness(t testing.TB, hc harnessConfig) *harness {
 		opts.Hostname = "pop.example.test"
 	}
 	if hc.tls {
-		opts.TLSConfig, h.clientTLS = testTLSConfig(t)
+		opts.TLSConfig, h.clientTLS = testkit.TLSConfigs(t)
 	}
 	h.srv = pop3d.New(&opts)
 	if hc.stamp != "" {
@@ -290,39 +284,6 @@ func match(pattern, s string) bool {
 	return s == ""
 }
 
-// testTLSConfig makes a self-signed certificate for localhost and
-// 127.0.0.1 (DNS and IP SANs).
-func testTLSConfig(t testing.TB) (server, client *tls.Config) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	client = &tls.Config{RootCAs: pool, ServerName: "localhost"}
-	return server, client
-}
-
 // nonLocal makes every address count as remote, to test the cleartext
 // policy over loopback.
 func nonLocal(net.Addr) bool { return false }
@@ -337,24 +298,6 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a goroutine-safe bytes buffer for logs and traces.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var _ = context.Background

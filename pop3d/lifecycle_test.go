@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/popadm/popadm/internal/lineserver"
+	"github.com/popadm/popadm/internal/testkit"
 	"github.com/popadm/popadm/pop3d"
 	"github.com/popadm/popadm/pop3d/memdrop"
 )
@@ -151,7 +152,7 @@ func TestCommitFailure(t *testing.T) {
 // TestSTLSPipelinedPlaintextIgnored: commands pipelined after STLS in
 // plaintext are discarded, never executed (CVE-2011-0411).
 func TestSTLSPipelinedPlaintextIgnored(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	h := startHarness(t, harnessConfig{tls: true, opts: pop3d.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))}})
 	c := h.dial(t)
 	c.expect("+OK *")
@@ -278,7 +279,7 @@ func (panicBackend) Login(context.Context, *pop3d.ConnInfo, string, string) (pop
 }
 
 func TestPanicGuard(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	be := newBackend()
 	srv := pop3d.New(&pop3d.Options{Backend: panicBackend{be}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -416,7 +417,7 @@ func TestTLSMinVersion(t *testing.T) {
 // TestConnectLogs checks the connect, login and disconnect records and
 // that no password reaches the log.
 func TestConnectLogs(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	h := startHarness(t, harnessConfig{opts: pop3d.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))}})
 	c := h.dial(t)
 	c.expect("+OK *")

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/popadm/popadm/internal/testkit"
 	"github.com/popadm/popadm/pop3d"
 	"github.com/popadm/popadm/pop3d/memdrop"
 )
@@ -30,7 +31,7 @@ func TestOpenFailure(t *testing.T) {
 		}
 		return nil
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	h := startHarness(t, harnessConfig{backend: be, opts: pop3d.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))}})
 	c := h.dial(t)
 	c.expect("+OK *")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/popadm/popadm/internal/lineserver"
+	"github.com/popadm/popadm/internal/testkit"
 )
 
 // FuzzParseCommand: parsing never panics, round-trips, and only the four
@@ -74,7 +75,7 @@ func FuzzSession(f *testing.F) {
 
 func fuzzOne(t *testing.T, st state, prefix, line string) {
 	be := newTestBackend()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	srv := New(&Options{
 		Backend:      be,
 		Version:      "1.2.3",

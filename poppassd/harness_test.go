@@ -2,7 +2,6 @@ package poppassd
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/popadm/popadm/internal/lineserver"
+	"github.com/popadm/popadm/internal/testkit"
 )
 
 // ioTimeout bounds every read and write of the test client, so a broken
@@ -158,25 +158,6 @@ func (b *testBackend) calls() (auth, change int) {
 	return b.authCalls, b.changeCalls
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use, for logs and
-// traces.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // transports are the two ways a conversation reaches the server: a TCP
 // listener on loopback (Serve) and a pair of pipes through
 // lineserver.StdioConn (ServeConn, the inetd mode).
@@ -187,8 +168,8 @@ type env struct {
 	t     *testing.T
 	be    *testBackend
 	srv   *Server
-	logs  *syncBuffer
-	trace *syncBuffer
+	logs  *testkit.SyncBuffer
+	trace *testkit.SyncBuffer
 	mode  string
 	addr  string
 	wg    sync.WaitGroup
@@ -198,7 +179,7 @@ type env struct {
 // options; the defaults are fast timeouts for tests.
 func newEnv(t *testing.T, mode string, mod func(*Options)) *env {
 	t.Helper()
-	e := &env{t: t, be: newTestBackend(), logs: &syncBuffer{}, trace: &syncBuffer{}, mode: mode}
+	e := &env{t: t, be: newTestBackend(), logs: &testkit.SyncBuffer{}, trace: &testkit.SyncBuffer{}, mode: mode}
 	opts := &Options{
 		Backend:        e.be,
 		Version:        "1.2.3",

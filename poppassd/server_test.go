@@ -3,20 +3,16 @@ package poppassd
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"log/slog"
-	"math/big"
 	"net"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/popadm/popadm/internal/testkit"
 )
 
 // With tracing on and TraceAuth off the trace has every command and reply
@@ -73,7 +69,7 @@ func TestTraceRedaction(t *testing.T) {
 // One Info line per completed change and per refused change, in the
 // documented shape; refusals at "pass" are left to the backend.
 func TestLogLines(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	e := newEnv(t, "tcp", func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
@@ -250,42 +246,10 @@ func TestConnInfo(t *testing.T) {
 	}
 }
 
-// testTLSConfig returns a server config with a fresh self-signed
-// certificate and a client config that trusts it.
-func testTLSConfig(t *testing.T) (server, client *tls.Config) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}}
-	client = &tls.Config{RootCAs: pool, ServerName: "localhost"}
-	return server, client
-}
-
 // ServeTLS speaks the same protocol over implicit TLS, and the backend
 // sees the TLS state.
 func TestServeTLS(t *testing.T) {
-	srvCfg, cliCfg := testTLSConfig(t)
+	srvCfg, cliCfg := testkit.TLSConfigs(t)
 	e := newEnv(t, "stdio", func(o *Options) { o.TLSConfig = srvCfg })
 	ln := mustListen(t)
 	done := make(chan error, 1)

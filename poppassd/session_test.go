@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/popadm/popadm/internal/testkit"
 )
 
 // shutdown waits until every conversation of e has ended.
@@ -349,7 +351,7 @@ func TestConnectionLimits(t *testing.T) {
 // wrong password: same text, after the failure delay, and a close.
 func TestConcurrentChange(t *testing.T) {
 	const delay = 100 * time.Millisecond
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	e := newEnv(t, "tcp", func(o *Options) {
 		o.FailureDelay = delay
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/popadm/popadm/internal/testkit"
 )
 
 // whoSession is one entry of `popadm who --json`.
@@ -90,7 +92,7 @@ func TestControlWhoKickReload(t *testing.T) {
 	// ann over cleartext POP3, bob over POP3S, cy in poppassd.
 	ann := dialPOP3(t, e.addr("pop3"))
 	ann.login("ann@example.com", "Ann-pass 1")
-	if r := ann.cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
+	if r := ann.Cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("DELE: %q", r)
 	}
 	tc, err := tls.Dial("tcp", e.addr("pop3s"), &tls.Config{InsecureSkipVerify: true})
@@ -99,8 +101,8 @@ func TestControlWhoKickReload(t *testing.T) {
 	}
 	defer tc.Close()
 	tc.SetDeadline(time.Now().Add(30 * time.Second))
-	bob := &pop3Conn{t: t, c: tc, r: bufio.NewReader(tc)}
-	if g := bob.line(); !strings.HasPrefix(g, "+OK") {
+	bob := &pop3Conn{&testkit.LineConn{T: t, C: tc, R: bufio.NewReader(tc)}}
+	if g := bob.Line(); !strings.HasPrefix(g, "+OK") {
 		t.Fatalf("pop3s greeting %q", g)
 	}
 	bob.login("bob@example.com", "Bob-pass 1")
@@ -110,12 +112,12 @@ func TestControlWhoKickReload(t *testing.T) {
 	}
 	defer pc.Close()
 	pc.SetDeadline(time.Now().Add(30 * time.Second))
-	cy := &pop3Conn{t: t, c: pc, r: bufio.NewReader(pc)}
-	if g := cy.line(); !strings.HasPrefix(g, "200 ") {
+	cy := &pop3Conn{&testkit.LineConn{T: t, C: pc, R: bufio.NewReader(pc)}}
+	if g := cy.Line(); !strings.HasPrefix(g, "200 ") {
 		t.Fatalf("poppassd greeting %q", g)
 	}
 	for _, l := range []string{"user cy@example.com", "pass Cy-pass 1"} {
-		if r := cy.cmd(l); !strings.HasPrefix(r, "200 ") {
+		if r := cy.Cmd(l); !strings.HasPrefix(r, "200 ") {
 			t.Fatalf("poppassd %q: %q", strings.Fields(l)[0], r)
 		}
 	}
@@ -128,7 +130,7 @@ func TestControlWhoKickReload(t *testing.T) {
 		proto, remote string
 		tls           bool
 	}{
-		"ann@example.com": {"pop3", ann.c.LocalAddr().String(), false},
+		"ann@example.com": {"pop3", ann.C.LocalAddr().String(), false},
 		"bob@example.com": {"pop3s", tc.LocalAddr().String(), true},
 		"cy@example.com":  {"poppassd", pc.LocalAddr().String(), false},
 	}
@@ -152,10 +154,10 @@ func TestControlWhoKickReload(t *testing.T) {
 	if !strings.Contains(out, "kicked 1 session") {
 		t.Errorf("kick output %q", out)
 	}
-	if l := ann.line(); l != "-ERR [SYS/TEMP] maintenance now" {
+	if l := ann.Line(); l != "-ERR [SYS/TEMP] maintenance now" {
 		t.Fatalf("kicked POP3 client read %q", l)
 	}
-	expectClosed(t, ann.r, "ann")
+	expectClosed(t, ann.R, "ann")
 	if !e.waitLog("reason=kicked") {
 		t.Fatalf("no kicked disconnect in log:\n%s", e.logs())
 	}
@@ -163,7 +165,7 @@ func TestControlWhoKickReload(t *testing.T) {
 		t.Fatalf("%d messages after kick, want %d (no UPDATE)", n, len(sampleMessages))
 	}
 	// bob is untouched.
-	if r := bob.cmd("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
+	if r := bob.Cmd("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
 		t.Fatalf("bob after kicking ann: %q", r)
 	}
 	e.waitWho(sock, 2)
@@ -177,14 +179,14 @@ func TestControlWhoKickReload(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &kr); err != nil || !kr.OK || kr.Kicked != 2 {
 		t.Fatalf("kick 127.0.0.1/32 --json: %q (%v)", out, err)
 	}
-	if l := bob.line(); !strings.HasPrefix(l, "-ERR [SYS/TEMP] ") {
+	if l := bob.Line(); !strings.HasPrefix(l, "-ERR [SYS/TEMP] ") {
 		t.Fatalf("kicked POP3S client read %q", l)
 	}
-	expectClosed(t, bob.r, "bob")
-	if l := cy.line(); !strings.HasPrefix(l, "500 ") {
+	expectClosed(t, bob.R, "bob")
+	if l := cy.Line(); !strings.HasPrefix(l, "500 ") {
 		t.Fatalf("kicked poppassd client read %q", l)
 	}
-	expectClosed(t, cy.r, "cy")
+	expectClosed(t, cy.R, "cy")
 	e.waitWho(sock, 0)
 
 	// Nothing matches: exit 68, in JSON too.

@@ -136,7 +136,7 @@ func TestFail2banFilter(t *testing.T) {
 	// Successes: a POP3 login and a poppassd password change.
 	p := dialPOP3(t, pop3)
 	p.login("ann@example.com", "Ann-pass 1")
-	p.cmd("QUIT")
+	p.Cmd("QUIT")
 	got := passwdSession(t, pp, "user bea@example.com", "pass Bea-pass 1", "newpass Bea-pass 2 new")
 	if last := got[len(got)-1]; !strings.HasPrefix(last, "200 ") {
 		t.Fatalf("poppassd change refused: %q", got)
@@ -144,8 +144,8 @@ func TestFail2banFilter(t *testing.T) {
 	// A refusal after the right password (disabled account): logged as a
 	// failure, ignored by the filter (the client knows the password).
 	p = dialPOP3(t, pop3)
-	p.cmd("USER cid@example.com")
-	if r := p.cmd("PASS Cid-pass 1"); !strings.HasPrefix(r, "-ERR") {
+	p.Cmd("USER cid@example.com")
+	if r := p.Cmd("PASS Cid-pass 1"); !strings.HasPrefix(r, "-ERR") {
 		t.Fatalf("disabled account logged in: %q", r)
 	}
 	e.waitCount(`msg="auth ok"`, 2)
@@ -154,13 +154,13 @@ func TestFail2banFilter(t *testing.T) {
 	// Guessing failures: POP3 wrong password, POP3 unknown user, poppassd
 	// wrong old password, poppassd unknown user.
 	p = dialPOP3(t, pop3)
-	p.cmd("USER ann@example.com")
-	if r := p.cmd("PASS wrong-1"); r != "-ERR [AUTH] authentication failed" {
+	p.Cmd("USER ann@example.com")
+	if r := p.Cmd("PASS wrong-1"); r != "-ERR [AUTH] authentication failed" {
 		t.Fatalf("wrong password: %q", r)
 	}
 	p = dialPOP3(t, pop3)
-	p.cmd("USER nobody@example.com")
-	if r := p.cmd("PASS wrong-2"); r != "-ERR [AUTH] authentication failed" {
+	p.Cmd("USER nobody@example.com")
+	if r := p.Cmd("PASS wrong-2"); r != "-ERR [AUTH] authentication failed" {
 		t.Fatalf("unknown user: %q", r)
 	}
 	for _, user := range []string{"ann@example.com", "nobody2@example.com"} {
@@ -172,8 +172,8 @@ func TestFail2banFilter(t *testing.T) {
 	// The address is now throttled: even the right password gets
 	// [LOGIN-DELAY], and that refusal is a failure line too.
 	p = dialPOP3(t, pop3)
-	p.cmd("USER ann@example.com")
-	if r := p.cmd("PASS Ann-pass 1"); !strings.HasPrefix(r, "-ERR [LOGIN-DELAY]") {
+	p.Cmd("USER ann@example.com")
+	if r := p.Cmd("PASS Ann-pass 1"); !strings.HasPrefix(r, "-ERR [LOGIN-DELAY]") {
 		t.Fatalf("throttled attempt got %q\n%s", r, e.logs())
 	}
 	const failures = 5
@@ -228,10 +228,10 @@ func TestFail2banFilterJSON(t *testing.T) {
 	e.start("--log-format", "json")
 	p := dialPOP3(t, e.addr("pop3"))
 	p.login("ann@example.com", "Ann-pass 1")
-	p.cmd("QUIT")
+	p.Cmd("QUIT")
 	p = dialPOP3(t, e.addr("pop3"))
-	p.cmd("USER ann@example.com")
-	p.cmd("PASS wrong-1")
+	p.Cmd("USER ann@example.com")
+	p.Cmd("PASS wrong-1")
 	got := passwdSession(t, e.addr("poppassd"), "user nobody@example.com", "pass wrong-2")
 	if last := got[len(got)-1]; !strings.HasPrefix(last, "500 ") {
 		t.Fatalf("poppassd: %q", got)

@@ -5,53 +5,20 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/popadm/popadm/internal/maildrop"
+	"github.com/popadm/popadm/internal/testkit"
 	"github.com/popadm/popadm/internal/tlsutil"
 )
-
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
-
-// binary returns the popadm binary to test.
-func binary(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("POPADM_BIN"); b != "" {
-		return b
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "popadm-e2e-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "popadm")
-		out, err := exec.Command("go", "build", "-o", builtBin, "github.com/popadm/popadm/cmd/popadm").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBin
-}
 
 // need skips the test when a client program is missing, except in CI,
 // where .ci/run installs every client and a missing one is a failure.
@@ -75,10 +42,9 @@ type env struct {
 	mailRoot string
 	cert     string
 	key      string
-	addrs    map[string][]string
-	cmd      *exec.Cmd
-	log      *bytes.Buffer
-	logMu    *sync.Mutex
+	addrs    map[string][]string // the listeners of the last server started
+	srv      *testkit.Server
+	log      *testkit.SyncBuffer // the output of every server started
 }
 
 // newEnv prepares a database with domain example.com.
@@ -87,7 +53,7 @@ func newEnv(t *testing.T) *env {
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, db: filepath.Join(dir, "auth.db"), mailRoot: filepath.Join(dir, "mail"),
 		cert: filepath.Join(dir, "tls", "cert.pem"), key: filepath.Join(dir, "tls", "key.pem"),
-		log: &bytes.Buffer{}, logMu: &sync.Mutex{}}
+		log: &testkit.SyncBuffer{}}
 	if err := tlsutil.WriteSelfSigned(e.cert, e.key, false, "localhost", "127.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
@@ -99,27 +65,13 @@ func newEnv(t *testing.T) *env {
 // cli runs popadm with the environment's database and returns stdout.
 func (e *env) cli(stdin string, args ...string) string {
 	e.t.Helper()
-	out, errOut, code := e.run(stdin, args...)
-	if code != 0 {
-		e.t.Fatalf("popadm %v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errOut)
-	}
-	return out
+	return testkit.CLI{T: e.t, DB: e.db}.Must(stdin, args...)
 }
 
+// run runs popadm with the environment's database.
 func (e *env) run(stdin string, args ...string) (string, string, int) {
 	e.t.Helper()
-	cmd := exec.Command(binary(e.t), append([]string{"--db", e.db}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatal(err)
-	}
-	return so.String(), se.String(), code
+	return testkit.CLI{T: e.t, DB: e.db}.Run(stdin, args...)
 }
 
 // addUser creates user with password using a fast scheme.
@@ -162,58 +114,21 @@ func (e *env) deliver(local string, msgs ...string) []string {
 func (e *env) start(extra ...string) {
 	e.t.Helper()
 	ready := filepath.Join(e.dir, "ready.json")
-	os.Remove(ready)
-	args := []string{"--db", e.db, "serve",
-		"--pop3-listen", "127.0.0.1:0", "--pop3s-listen", "127.0.0.1:0",
-		"--poppassd-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--control-socket", "none",
-		"--tls-cert", e.cert, "--tls-key", e.key,
-		"--mail-location", "maildir:" + e.mailRoot + "/%d/%n",
-		"--failure-delay", "50ms", "--max-failure-delay", "200ms",
-		"--hostname", "localhost",
-		"--ready-file", ready}
-	args = append(args, extra...)
-	cmd := exec.Command(binary(e.t), args...)
-	w := &lockedWriter{mu: e.logMu, b: e.log}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.cmd = cmd
-	e.t.Cleanup(e.stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, err := os.ReadFile(ready)
-		if err == nil && len(b) > 0 && json.Unmarshal(b, &e.addrs) == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("server did not become ready; log:\n%s", e.logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	args := e.serveArgs(ready, append([]string{"--control-socket", "none"}, extra...)...)
+	e.startCmd(exec.Command(testkit.Popadm(e.t), args...), ready)
 }
 
+// stop stops the running server, if any.
 func (e *env) stop() {
-	if e.cmd == nil || e.cmd.Process == nil {
+	if e.srv == nil {
 		return
 	}
-	e.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { e.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		e.cmd.Process.Kill()
-		<-done
-	}
-	e.cmd = nil
+	e.srv.Stop()
+	e.srv = nil
 }
 
-func (e *env) logs() string {
-	e.logMu.Lock()
-	defer e.logMu.Unlock()
-	return e.log.String()
-}
+// logs returns the output of the servers started so far.
+func (e *env) logs() string { return e.log.String() }
 
 // waitLog waits until the server log contains every substring; the log
 // reaches the test through a pipe, so it may trail the wire by a moment.
@@ -246,17 +161,6 @@ func (e *env) addr(proto string) string {
 func (e *env) port(proto string) string {
 	_, p, _ := net.SplitHostPort(e.addr(proto))
 	return p
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
 }
 
 func sha(s string) string {

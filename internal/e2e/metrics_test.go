@@ -21,13 +21,13 @@ func TestMetrics(t *testing.T) {
 
 	a := dialPOP3(t, e.addr("pop3"))
 	a.login("kim@example.com", "Kim-pass 1")
-	a.cmd("STAT")
+	a.Cmd("STAT")
 	b := dialPOP3(t, e.addr("pop3"))
-	b.cmd("USER kim@example.com")
-	b.cmd("PASS Kim-pass 1") // [IN-USE]
+	b.Cmd("USER kim@example.com")
+	b.Cmd("PASS Kim-pass 1") // [IN-USE]
 	c := dialPOP3(t, e.addr("pop3"))
-	c.cmd("USER kim@example.com")
-	c.cmd("PASS wrong")
+	c.Cmd("USER kim@example.com")
+	c.Cmd("PASS wrong")
 	passwdSession(t, e.addr("poppassd"), "user kim@example.com", "pass Kim-pass 1", "newpass Kim-pass 2")
 
 	get := func() string {
@@ -76,7 +76,7 @@ func TestMetrics(t *testing.T) {
 	if strings.Contains(body, "Kim-pass") {
 		t.Fatal("a password appears in the metrics")
 	}
-	a.cmd("QUIT")
+	a.Cmd("QUIT")
 }
 
 func goVersion(body string) string {

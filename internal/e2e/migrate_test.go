@@ -116,11 +116,11 @@ func TestMigrateDovecot(t *testing.T) {
 	e.start()
 	session := func() ([]string, []string) {
 		p := dialPOP3(t, e.addr("pop3"))
-		defer p.c.Close()
+		defer p.C.Close()
 		p.login("mig@example.com", "Mig-pass 1")
 		_, ul := p.multi("UIDL")
 		_, ll := p.multi("LIST")
-		p.cmd("QUIT")
+		p.Cmd("QUIT")
 		var sizes []string
 		for _, l := range strings.SplitAfter(ll, "\r\n") {
 			if m := listLineRE.FindStringSubmatch(l); m != nil {

@@ -9,40 +9,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/popadm/popadm/internal/testkit"
 )
 
-// passwdSession speaks poppassd and returns the reply lines.
+// passwdSession speaks poppassd for up to 20 s and returns the reply
+// lines with their line ends; it stops at the first 500 reply.
 func passwdSession(t *testing.T, addr string, lines ...string) []string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	r := bufio.NewReader(c)
-	var replies []string
-	read := func() bool {
-		l, err := r.ReadString('\n')
-		if err != nil {
-			return false
-		}
-		replies = append(replies, l)
-		return true
-	}
-	if !read() {
-		t.Fatal("no greeting")
-	}
-	for _, l := range lines {
-		fmt.Fprintf(c, "%s\r\n", l)
-		if !read() {
-			break
-		}
-		if strings.HasPrefix(replies[len(replies)-1], "500") {
-			break
-		}
-	}
-	return replies
+	return testkit.PasswdSession(t, addr, 20*time.Second, lines...)
 }
 
 // TestPoppassdChangeThenPOP3 changes a password over poppassd and logs in

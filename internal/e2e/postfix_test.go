@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/popadm/popadm/internal/testkit"
 )
 
 // pfVmailUser owns the Maildirs Postfix's virtual(8) writes: it refuses
@@ -271,7 +273,7 @@ smtpd_relay_restrictions = reject_unauth_destination
 
 	p := dialPOP3(t, e.addr("pop3"))
 	p.login("alice@example.com", "Alice-pass 1")
-	if r := p.cmd("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
+	if r := p.Cmd("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
 		t.Fatalf("STAT: %q", r)
 	}
 	msg := pfRetr(t, p, 1)
@@ -281,7 +283,7 @@ smtpd_relay_restrictions = reject_unauth_destination
 	if !strings.Contains(msg, "Delivered-To: alice@example.com") {
 		t.Errorf("RETR 1 lacks virtual(8)'s Delivered-To:\n%s", msg)
 	}
-	if r := p.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	if r := p.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Errorf("QUIT: %q", r)
 	}
 }
@@ -310,20 +312,12 @@ func pfDialSMTP(t *testing.T, addr string) *smtp.Client {
 // pfRetr retrieves message n and returns it with dot-stuffing undone.
 func pfRetr(t *testing.T, p *pop3Conn, n int) string {
 	t.Helper()
-	if r := p.cmd(fmt.Sprintf("RETR %d", n)); !strings.HasPrefix(r, "+OK") {
+	if r := p.Cmd(fmt.Sprintf("RETR %d", n)); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("RETR %d: %q", n, r)
 	}
-	var b strings.Builder
-	for range 100000 {
-		l, err := p.r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("RETR %d: %v after %q", n, err, b.String())
-		}
-		if l == ".\r\n" {
-			return b.String()
-		}
-		b.WriteString(strings.TrimPrefix(l, "."))
+	data, err := p.Multi()
+	if err != nil {
+		t.Fatalf("RETR %d: %v after %q", n, err, data)
 	}
-	t.Fatalf("RETR %d: no end of the message", n)
-	return ""
+	return testkit.Unstuff(data)
 }

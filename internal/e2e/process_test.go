@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/popadm/popadm/internal/testkit"
 )
 
 // serveArgs are the harness's `popadm serve` arguments.
@@ -30,25 +31,8 @@ func (e *env) serveArgs(ready string, extra ...string) []string {
 // ready file.
 func (e *env) startCmd(cmd *exec.Cmd, ready string) {
 	e.t.Helper()
-	os.Remove(ready)
-	w := &lockedWriter{mu: e.logMu, b: e.log}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.cmd = cmd
-	e.t.Cleanup(e.stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, err := os.ReadFile(ready)
-		if err == nil && len(b) > 0 && json.Unmarshal(b, &e.addrs) == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("server did not become ready; log:\n%s", e.logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	e.srv = testkit.StartServer(e.t, cmd, ready, e.log)
+	e.addrs = e.srv.Addrs
 }
 
 // TestSocketActivation passes listening sockets the way systemd does
@@ -85,7 +69,7 @@ func TestSocketActivation(t *testing.T) {
 
 	ready := filepath.Join(e.dir, "ready.json")
 	args := e.serveArgs(ready, "--pop3-listen", busy.Addr().String(), "--poppassd-listen", busy.Addr().String())
-	cmd := exec.Command("sh", append([]string{"-c", `LISTEN_PID=$$ exec "$0" "$@"`, binary(t)}, args...)...)
+	cmd := exec.Command("sh", append([]string{"-c", `LISTEN_PID=$$ exec "$0" "$@"`, testkit.Popadm(t)}, args...)...)
 	cmd.Env = append(os.Environ(), "LISTEN_FDS=2", "LISTEN_FDNAMES=pop3:poppassd")
 	cmd.ExtraFiles = files
 	e.startCmd(cmd, ready)
@@ -105,10 +89,10 @@ func TestSocketActivation(t *testing.T) {
 
 	p := dialPOP3(t, want[0])
 	p.login("ada@example.com", "Ada-pass 1")
-	if r := p.cmd("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
+	if r := p.Cmd("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
 		t.Fatalf("STAT = %q", r)
 	}
-	p.cmd("QUIT")
+	p.Cmd("QUIT")
 
 	got := passwdSession(t, want[1], "user ada@example.com", "pass Ada-pass 1", "newpass Ada-new 2")
 	if len(got) != 4 || !strings.HasPrefix(got[3], "200 ") {
@@ -116,7 +100,7 @@ func TestSocketActivation(t *testing.T) {
 	}
 	p = dialPOP3(t, want[0])
 	p.login("ada@example.com", "Ada-new 2")
-	p.cmd("QUIT")
+	p.Cmd("QUIT")
 }
 
 // TestSocketActivationUnnamedAmbiguous: an unnamed socket with both
@@ -134,7 +118,7 @@ func TestSocketActivationUnnamedAmbiguous(t *testing.T) {
 	}
 	defer f.Close()
 	args := e.serveArgs(filepath.Join(e.dir, "ready.json"))
-	cmd := exec.Command("sh", append([]string{"-c", `LISTEN_PID=$$ exec "$0" "$@"`, binary(t)}, args...)...)
+	cmd := exec.Command("sh", append([]string{"-c", `LISTEN_PID=$$ exec "$0" "$@"`, testkit.Popadm(t)}, args...)...)
 	cmd.Env = append(os.Environ(), "LISTEN_FDS=1")
 	cmd.ExtraFiles = []*os.File{f}
 	done := make(chan struct{})
@@ -191,7 +175,7 @@ func TestPrivilegeDrop(t *testing.T) {
 	}
 
 	e.start("--user", name, "--journal-dir", filepath.Join(e.dir, "journal"))
-	status, err := os.ReadFile("/proc/" + strconv.Itoa(e.cmd.Process.Pid) + "/status")
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(e.srv.Cmd.Process.Pid) + "/status")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,13 +200,13 @@ func TestPrivilegeDrop(t *testing.T) {
 	}
 	p := dialPOP3(t, e.addr("pop3"))
 	p.login("bea@example.com", "Bea-pass 1")
-	if r := p.cmd("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
+	if r := p.Cmd("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
 		t.Fatalf("STAT = %q", r)
 	}
-	if r := p.cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
+	if r := p.Cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("DELE = %q", r)
 	}
-	if r := p.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	if r := p.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("QUIT = %q", r)
 	}
 	if n := countFiles(t, e.maildir("bea")); n != 0 {

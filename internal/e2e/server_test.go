@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -12,53 +11,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/popadm/popadm/internal/testkit"
 	"github.com/popadm/popadm/internal/tlsutil"
 )
 
 // pop3Conn is a minimal POP3 client for tests that need exact replies.
-type pop3Conn struct {
-	t *testing.T
-	c net.Conn
-	r *bufio.Reader
-}
+type pop3Conn struct{ *testkit.LineConn }
 
+// dialPOP3 connects, gives the conversation 30 s and reads the greeting,
+// which must be +OK.
 func dialPOP3(t *testing.T, addr string) *pop3Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	p := &pop3Conn{t: t, c: c, r: bufio.NewReader(c)}
-	if g := p.line(); !strings.HasPrefix(g, "+OK") {
-		t.Fatalf("greeting %q", g)
-	}
-	return p
+	return &pop3Conn{testkit.DialGreeting(t, addr, "+OK", 30*time.Second)}
 }
 
-func (p *pop3Conn) line() string {
-	p.t.Helper()
-	l, err := p.r.ReadString('\n')
-	if err != nil {
-		return "ERR:" + err.Error()
-	}
-	return strings.TrimRight(l, "\r\n")
-}
-
-func (p *pop3Conn) cmd(s string) string {
-	p.t.Helper()
-	fmt.Fprintf(p.c, "%s\r\n", s)
-	return p.line()
-}
-
+// login logs in with USER/PASS and fails the test unless both answer
+// +OK.
 func (p *pop3Conn) login(user, pass string) {
-	p.t.Helper()
-	if r := p.cmd("USER " + user); !strings.HasPrefix(r, "+OK") {
-		p.t.Fatalf("USER: %q", r)
-	}
-	if r := p.cmd("PASS " + pass); !strings.HasPrefix(r, "+OK") {
-		p.t.Fatalf("PASS: %q", r)
-	}
+	p.T.Helper()
+	p.Expect("USER "+user, "+OK")
+	p.Expect("PASS "+pass, "+OK")
 }
 
 // TestInUse: a second session on a locked maildrop gets [IN-USE], with a
@@ -71,15 +43,15 @@ func TestInUse(t *testing.T) {
 	a := dialPOP3(t, e.addr("pop3"))
 	a.login("fay@example.com", "Fay-pass 1")
 	b := dialPOP3(t, e.addr("pop3"))
-	b.cmd("USER fay@example.com")
-	r := b.cmd("PASS Fay-pass 1")
+	b.Cmd("USER fay@example.com")
+	r := b.Cmd("PASS Fay-pass 1")
 	if !strings.HasPrefix(r, "-ERR [IN-USE]") || !strings.Contains(r, "lock") {
 		t.Fatalf("second session got %q", r)
 	}
-	a.cmd("QUIT")
+	a.Cmd("QUIT")
 	c := dialPOP3(t, e.addr("pop3"))
 	c.login("fay@example.com", "Fay-pass 1")
-	if r := c.cmd("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
+	if r := c.Cmd("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
 		t.Fatalf("STAT after unlock: %q", r)
 	}
 }
@@ -94,8 +66,8 @@ func TestThrottleLoginDelay(t *testing.T) {
 	e.start("--ip-fail-limit", "2")
 	for i := range 2 {
 		p := dialPOP3(t, e.addr("pop3"))
-		p.cmd("USER gus@example.com")
-		r := p.cmd(fmt.Sprintf("PASS wrong%d", i))
+		p.Cmd("USER gus@example.com")
+		r := p.Cmd(fmt.Sprintf("PASS wrong%d", i))
 		if r != "-ERR [AUTH] authentication failed" {
 			t.Fatalf("failure %d: %q", i, r)
 		}
@@ -105,8 +77,8 @@ func TestThrottleLoginDelay(t *testing.T) {
 		}
 	}
 	p := dialPOP3(t, e.addr("pop3"))
-	p.cmd("USER gus@example.com")
-	if r := p.cmd("PASS Gus-pass 1"); !strings.HasPrefix(r, "-ERR [LOGIN-DELAY]") {
+	p.Cmd("USER gus@example.com")
+	if r := p.Cmd("PASS Gus-pass 1"); !strings.HasPrefix(r, "-ERR [LOGIN-DELAY]") {
 		t.Fatalf("throttled attempt got %q", r)
 	}
 	if !e.waitLog("reason=throttled") {
@@ -123,21 +95,18 @@ func TestSIGTERMNoUpdate(t *testing.T) {
 	e.start()
 	p := dialPOP3(t, e.addr("pop3"))
 	p.login("hal@example.com", "Hal-pass 1")
-	if r := p.cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
+	if r := p.Cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("DELE: %q", r)
 	}
-	e.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- e.cmd.Wait() }()
+	e.srv.Signal(syscall.SIGTERM)
 	select {
-	case err := <-done:
-		if err != nil {
+	case <-e.srv.Done():
+		if err := e.srv.Err(); err != nil {
 			t.Fatalf("server exit after SIGTERM: %v\n%s", err, e.logs())
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("server did not stop on SIGTERM")
 	}
-	e.cmd = nil
 	if n := countFiles(t, e.maildir("hal")); n != len(sampleMessages) {
 		t.Fatalf("%d messages after SIGTERM, want %d (nothing deleted)", n, len(sampleMessages))
 	}
@@ -170,7 +139,7 @@ func TestSIGHUPReloadsCertificate(t *testing.T) {
 	if err := tlsutil.WriteSelfSigned(e.cert, e.key, true, "localhost", "127.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
-	e.cmd.Process.Signal(syscall.SIGHUP)
+	e.srv.Signal(syscall.SIGHUP)
 	if !e.waitLog("certificate reloaded") {
 		t.Fatalf("no reload in log:\n%s", e.logs())
 	}
@@ -200,7 +169,7 @@ func TestPoppassdRemoteRefused(t *testing.T) {
 func TestPoppassdInetd(t *testing.T) {
 	e := newEnv(t)
 	e.addUser("jo@example.com", "Jo-old 1", "--scheme", "SHA512-CRYPT")
-	cmd := exec.Command(binary(t), "--db", e.db, "serve", "poppassd", "--inetd", "--failure-delay", "50ms")
+	cmd := exec.Command(testkit.Popadm(t), "--db", e.db, "serve", "poppassd", "--inetd", "--failure-delay", "50ms")
 	cmd.Stdin = strings.NewReader("user jo@example.com\r\npass Jo-old 1\r\nnewpass Jo-new 2\r\nquit\r\n")
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

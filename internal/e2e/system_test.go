@@ -18,7 +18,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -32,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/popadm/popadm/internal/testkit"
 	"github.com/popadm/popadm/internal/tlsutil"
 )
 
@@ -229,7 +229,7 @@ func newSysEnv(t *testing.T) *sysEnv {
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, db: filepath.Join(dir, "auth.db"),
 		cert: filepath.Join(dir, "tls", "cert.pem"), key: filepath.Join(dir, "tls", "key.pem"),
-		log: &bytes.Buffer{}, logMu: &sync.Mutex{}}
+		log: &testkit.SyncBuffer{}}
 	if err := tlsutil.WriteSelfSigned(e.cert, e.key, false, "localhost", "127.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,6 @@ func (s *sysEnv) start(extra ...string) {
 		t.Fatal(err)
 	}
 	ready := filepath.Join(s.dir, "ready.json")
-	os.Remove(ready)
 	args := []string{"--db", s.db, "serve", "--auth", "pam",
 		"--system-mail-location", "mbox:" + s.spool + "/%u",
 		"--journal-dir", s.journal,
@@ -280,21 +279,7 @@ func (s *sysEnv) start(extra ...string) {
 	cmd := exec.Command(pamBinary(t), args...)
 	cmd.Env = append(os.Environ(), "LD_PRELOAD=libpam_wrapper.so", "PAM_WRAPPER=1",
 		"PAM_WRAPPER_SERVICE_DIR="+pamDir, "PAM_MATRIX_PASSWD="+s.passdb)
-	w := &lockedWriter{mu: s.logMu, b: s.log}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s.cmd = cmd
-	t.Cleanup(s.stop)
-	ok := waitUntil(20*time.Second, func() bool {
-		b, err := os.ReadFile(ready)
-		s.addrs = nil
-		return err == nil && len(b) > 0 && json.Unmarshal(b, &s.addrs) == nil
-	})
-	if !ok {
-		t.Fatalf("popadm-pam did not become ready; log:\n%s", s.logs())
-	}
+	s.startCmd(cmd, ready)
 }
 
 // restart stops the server and starts it again with other flags.
@@ -331,24 +316,16 @@ func dotStuff(s string) string {
 // multi sends a command with a multi-line reply and returns the status
 // line and the raw data lines (CRLF, still dot-stuffed) before the final ".".
 func (p *pop3Conn) multi(cmd string) (string, string) {
-	p.t.Helper()
-	status := p.cmd(cmd)
+	p.T.Helper()
+	status := p.Cmd(cmd)
 	if !strings.HasPrefix(status, "+OK") {
 		return status, ""
 	}
-	var b strings.Builder
-	for range 100000 {
-		l, err := p.r.ReadString('\n')
-		if err != nil {
-			p.t.Fatalf("%s: %v after %q", cmd, err, b.String())
-		}
-		if l == ".\r\n" {
-			return status, b.String()
-		}
-		b.WriteString(l)
+	data, err := p.Multi()
+	if err != nil {
+		p.T.Fatalf("%s: %v after %q", cmd, err, data)
 	}
-	p.t.Fatalf("%s: no end of the multi-line reply", cmd)
-	return "", ""
+	return status, data
 }
 
 var uidlLineRE = regexp.MustCompile(`^(\d+) ([\x21-\x7e]{1,70})\r\n$`)
@@ -375,11 +352,11 @@ func uidls(t *testing.T, listing string) []string {
 func passReply(t *testing.T, addr, name, password string) string {
 	t.Helper()
 	p := dialPOP3(t, addr)
-	defer p.c.Close()
-	if r := p.cmd("USER " + name); !strings.HasPrefix(r, "+OK") {
+	defer p.C.Close()
+	if r := p.Cmd("USER " + name); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("USER %s: %q", name, r)
 	}
-	return p.cmd("PASS " + password)
+	return p.Cmd("PASS " + password)
 }
 
 // fileID is what an in-place rewrite of a spool must keep.
@@ -444,10 +421,10 @@ func TestPAMSystemAccount(t *testing.T) {
 	var firstUIDs []string
 	t.Run("login STAT LIST RETR UIDL", func(t *testing.T) {
 		p := dialPOP3(t, pop)
-		defer p.c.Close()
+		defer p.C.Close()
 		p.login(u.name, pw1)
 		total := len(msgs[0].wire()) + len(msgs[1].wire())
-		if r, want := p.cmd("STAT"), fmt.Sprintf("+OK 2 %d", total); r != want {
+		if r, want := p.Cmd("STAT"), fmt.Sprintf("+OK 2 %d", total); r != want {
 			t.Fatalf("STAT = %q, want %q", r, want)
 		}
 		_, list := p.multi("LIST")
@@ -470,16 +447,16 @@ func TestPAMSystemAccount(t *testing.T) {
 		if len(firstUIDs) != 2 || firstUIDs[0] == firstUIDs[1] {
 			t.Fatalf("UIDL = %q", l)
 		}
-		if r := p.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+		if r := p.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 			t.Fatalf("QUIT: %q", r)
 		}
 		q := dialPOP3(t, pop)
-		defer q.c.Close()
+		defer q.C.Close()
 		q.login(u.name, pw1)
 		if _, l2 := q.multi("UIDL"); strings.Join(uidls(t, l2), " ") != strings.Join(firstUIDs, " ") {
 			t.Fatalf("UIDL changed between sessions: %q, then %q", l, l2)
 		}
-		q.cmd("QUIT")
+		q.Cmd("QUIT")
 	})
 
 	t.Run("DELE and QUIT rewrite the spool in place", func(t *testing.T) {
@@ -488,12 +465,12 @@ func TestPAMSystemAccount(t *testing.T) {
 		}
 		before := statID(t, spoolPath)
 		p := dialPOP3(t, pop)
-		defer p.c.Close()
+		defer p.C.Close()
 		p.login(u.name, pw1)
-		if r := p.cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
+		if r := p.Cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
 			t.Fatalf("DELE 1: %q", r)
 		}
-		if r := p.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+		if r := p.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 			t.Fatalf("QUIT: %q", r)
 		}
 		got, err := os.ReadFile(spoolPath)
@@ -517,13 +494,13 @@ func TestPAMSystemAccount(t *testing.T) {
 			t.Fatalf("spool directory holds %d entries (a dotlock left behind?): %v", len(ents), ents)
 		}
 		q := dialPOP3(t, pop)
-		defer q.c.Close()
+		defer q.C.Close()
 		q.login(u.name, pw1)
 		_, l := q.multi("UIDL")
 		if ids := uidls(t, l); len(ids) != 1 || ids[0] != firstUIDs[1] {
 			t.Fatalf("UIDL after the rewrite = %q, want 1 %s", l, firstUIDs[1])
 		}
-		q.cmd("QUIT")
+		q.Cmd("QUIT")
 	})
 
 	t.Run("refusals are indistinguishable", func(t *testing.T) {
@@ -571,12 +548,12 @@ func TestPAMSystemAccount(t *testing.T) {
 			t.Fatalf("passdb after the change = %q, want %q", db, wantDB)
 		}
 		p := dialPOP3(t, pop)
-		defer p.c.Close()
+		defer p.C.Close()
 		p.login(u.name, pw2)
-		if r := p.cmd("STAT"); r != fmt.Sprintf("+OK 1 %d", len(msgs[1].wire())) {
+		if r := p.Cmd("STAT"); r != fmt.Sprintf("+OK 1 %d", len(msgs[1].wire())) {
 			t.Fatalf("STAT with the new password: %q", r)
 		}
-		p.cmd("QUIT")
+		p.Cmd("QUIT")
 		if r := passReply(t, pop, u.name, pw1); r != "-ERR [AUTH] authentication failed" {
 			t.Fatalf("old password after the change: %q", r)
 		}
@@ -856,13 +833,13 @@ func TestPostfixDeliversToSpool(t *testing.T) {
 	// the same file.
 	p := dialPOP3(t, s.addr("pop3"))
 	p.login(u.name, pw)
-	if r := p.cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
+	if r := p.Cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("DELE 1: %q", r)
 	}
-	if r := p.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	if r := p.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("QUIT: %q", r)
 	}
-	p.c.Close()
+	p.C.Close()
 	if fi, err := os.Stat(spoolPath); err != nil || fi.Size() != 0 {
 		t.Fatalf("spool after deleting its only message: %v, %v", fi, err)
 	}

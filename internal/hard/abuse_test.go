@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/popadm/popadm/internal/maildrop"
+	"github.com/popadm/popadm/internal/testkit"
 	"github.com/popadm/popadm/internal/tlsutil"
 )
 
@@ -39,10 +39,8 @@ type abEnv struct {
 	mailRoot string
 	cert     string
 	key      string
-	addrs    map[string][]string
-	cmd      *exec.Cmd
-	done     chan struct{} // closed when the server process has exited
-	log      *lockedBuffer
+	srv      *testkit.Server
+	log      *testkit.SyncBuffer
 }
 
 // abNewEnv prepares a database with domain example.com.
@@ -50,7 +48,7 @@ func abNewEnv(t *testing.T) *abEnv {
 	t.Helper()
 	dir := t.TempDir()
 	e := &abEnv{t: t, dir: dir, db: filepath.Join(dir, "auth.db"), mailRoot: filepath.Join(dir, "mail"),
-		cert: filepath.Join(dir, "tls", "cert.pem"), key: filepath.Join(dir, "tls", "key.pem"), log: &lockedBuffer{}}
+		cert: filepath.Join(dir, "tls", "cert.pem"), key: filepath.Join(dir, "tls", "key.pem"), log: &testkit.SyncBuffer{}}
 	if err := tlsutil.WriteSelfSigned(e.cert, e.key, false, "localhost", "127.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
@@ -59,17 +57,10 @@ func abNewEnv(t *testing.T) *abEnv {
 	return e
 }
 
-// cli runs popadm on the environment's database and returns stdout.
+// cli runs popadm with the environment's database and returns stdout.
 func (e *abEnv) cli(stdin string, args ...string) string {
 	e.t.Helper()
-	cmd := exec.Command(binary(e.t), append([]string{"--db", e.db}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	if err := cmd.Run(); err != nil {
-		e.t.Fatalf("popadm %v: %v\nstdout: %s\nstderr: %s", args, err, so.String(), se.String())
-	}
-	return so.String()
+	return testkit.CLI{T: e.t, DB: e.db}.Must(stdin, args...)
 }
 
 // addUser creates local@example.com with a SHA512-CRYPT credential and an
@@ -96,7 +87,6 @@ func (e *abEnv) addUser(local, password string, msgs ...string) string {
 func (e *abEnv) abStart(extra ...string) {
 	e.t.Helper()
 	ready := filepath.Join(e.dir, "ready.json")
-	os.Remove(ready)
 	args := []string{"--db", e.db, "serve",
 		"--pop3-listen", "127.0.0.1:0", "--pop3s-listen", "127.0.0.1:0",
 		"--poppassd-listen", "127.0.0.1:0", "--metrics-listen", "none", "--control-socket", "none",
@@ -106,70 +96,26 @@ func (e *abEnv) abStart(extra ...string) {
 		"--hostname", "localhost", "--scheme", "SHA512-CRYPT",
 		"--ready-file", ready}
 	args = append(args, extra...)
-	cmd := exec.Command(binary(e.t), args...)
-	cmd.Stdout, cmd.Stderr = e.log, e.log
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.cmd = cmd
-	e.done = make(chan struct{})
-	go func() { cmd.Wait(); close(e.done) }()
-	e.t.Cleanup(e.stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case <-e.done:
-			e.t.Fatalf("server exited at start; log:\n%s", e.log.String())
-		default:
-		}
-		b, err := os.ReadFile(ready)
-		if err == nil && len(b) > 0 && json.Unmarshal(b, &e.addrs) == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("server did not become ready; log:\n%s", e.log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (e *abEnv) stop() {
-	if e.cmd == nil || e.cmd.Process == nil {
-		return
-	}
-	e.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-e.done:
-	case <-time.After(15 * time.Second):
-		e.cmd.Process.Kill()
-		<-e.done
-	}
-	e.cmd = nil
+	e.srv = testkit.StartServer(e.t, exec.Command(testkit.Popadm(e.t), args...), ready, e.log)
 }
 
 // alive fails the test when the server process has exited.
 func (e *abEnv) alive() {
 	e.t.Helper()
-	select {
-	case <-e.done:
+	if e.srv.Exited() {
 		e.t.Fatalf("server exited; log:\n%s", e.log.String())
-	default:
 	}
 }
 
 func (e *abEnv) addr(proto string) string {
 	e.t.Helper()
-	a := e.addrs[proto]
-	if len(a) == 0 {
-		e.t.Fatalf("no %s listener in %v", proto, e.addrs)
-	}
-	return a[0]
+	return e.srv.Addr(e.t, proto)
 }
 
 // rssKiB reads VmRSS of the server from /proc.
 func (e *abEnv) rssKiB() int {
 	e.t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.srv.Cmd.Process.Pid))
 	if err != nil {
 		e.t.Skipf("no /proc: %v", err)
 	}
@@ -201,73 +147,18 @@ func (e *abEnv) waitLog(subs ...string) bool {
 	}
 }
 
-// abConn is a raw line client.
-type abConn struct {
-	t *testing.T
-	c net.Conn
-	r *bufio.Reader
-}
+// abLife is the deadline of an abuse test's conversation.
+const abLife = 30 * time.Second
 
 // abDialFrom connects from the loopback source address src ("" for any).
-func abDialFrom(t *testing.T, src, addr string) (*abConn, error) {
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if src != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
-	}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	return &abConn{t: t, c: c, r: bufio.NewReader(c)}, nil
+func abDialFrom(t *testing.T, src, addr string) (*testkit.LineConn, error) {
+	return testkit.DialLine(t, src, addr, abLife)
 }
 
 // abDial connects and reads the greeting, which must start with want.
-func abDial(t *testing.T, addr, want string) *abConn {
+func abDial(t *testing.T, addr, want string) *testkit.LineConn {
 	t.Helper()
-	p, err := abDialFrom(t, "", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g := p.line(); !strings.HasPrefix(g, want) {
-		t.Fatalf("greeting %q", g)
-	}
-	return p
-}
-
-// line reads one line without its end, or "ERR:..." on an error.
-func (p *abConn) line() string {
-	l, err := p.r.ReadString('\n')
-	if err != nil {
-		return "ERR:" + err.Error()
-	}
-	return strings.TrimRight(l, "\r\n")
-}
-
-func (p *abConn) cmd(s string) string {
-	fmt.Fprintf(p.c, "%s\r\n", s)
-	return p.line()
-}
-
-// rest reads until EOF or d and returns the lines and whether the server
-// closed the connection.
-func (p *abConn) rest(d time.Duration) ([]string, bool) {
-	p.c.SetReadDeadline(time.Now().Add(d))
-	var lines []string
-	for len(lines) < 100 {
-		l, err := p.r.ReadString('\n')
-		if l != "" {
-			lines = append(lines, strings.TrimRight(l, "\r\n"))
-		}
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return lines, false
-			}
-			return lines, true
-		}
-	}
-	return lines, false
+	return testkit.DialGreeting(t, addr, want, abLife)
 }
 
 // abSession logs in over POP3, runs STAT and QUIT.
@@ -276,14 +167,14 @@ func abSession(addr, user, pass string) error {
 	if err != nil {
 		return err
 	}
-	defer p.c.Close()
-	p.c.SetDeadline(time.Now().Add(10 * time.Second))
+	defer p.C.Close()
+	p.C.SetDeadline(time.Now().Add(10 * time.Second))
 	for _, step := range [][2]string{{"", "+OK"}, {"USER " + user, "+OK"}, {"PASS " + pass, "+OK"}, {"STAT", "+OK 1 "}, {"QUIT", "+OK"}} {
 		var r string
 		if step[0] == "" {
-			r = p.line()
+			r = p.Line()
 		} else {
-			r = p.cmd(step[0])
+			r = p.Cmd(step[0])
 		}
 		if !strings.HasPrefix(r, step[1]) {
 			return fmt.Errorf("%q: got %q", step[0], r)
@@ -332,11 +223,11 @@ func TestSlowloris(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer c.c.Close()
-			c.c.SetDeadline(time.Now().Add(hold + 10*time.Second))
+			defer c.C.Close()
+			c.C.SetDeadline(time.Now().Add(hold + 10*time.Second))
 			stop := time.Now().Add(hold)
 			for time.Now().Before(stop) && ctx.Err() == nil {
-				if _, err := c.c.Write([]byte("X")); err != nil {
+				if _, err := c.C.Write([]byte("X")); err != nil {
 					mu.Lock()
 					writeErrs++
 					mu.Unlock()
@@ -357,8 +248,8 @@ func TestSlowloris(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines, closed := x.rest(3 * time.Second)
-	x.c.Close()
+	lines, closed := x.Rest(3 * time.Second)
+	x.C.Close()
 	if len(lines) != 1 || !strings.HasPrefix(lines[0], "-ERR [SYS/TEMP]") || !closed {
 		t.Fatalf("over-limit connection got %q (closed %v)", lines, closed)
 	}
@@ -411,7 +302,7 @@ func TestFlood(t *testing.T) {
 		{"pop3", "+OK", "-ERR [SYS/TEMP]"},
 		{"poppassd", "200 ", "500 "},
 	} {
-		var held []*abConn
+		var held []*testkit.LineConn
 		for range max {
 			held = append(held, abDial(t, e.addr(svc.proto), svc.greet))
 		}
@@ -421,15 +312,15 @@ func TestFlood(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			lines, closed := c.rest(3 * time.Second)
-			c.c.Close()
+			lines, closed := c.Rest(3 * time.Second)
+			c.C.Close()
 			if len(lines) != 1 || !strings.HasPrefix(lines[0], svc.refuse) || !closed {
 				t.Fatalf("%s: excess connection got %q (closed %v)", svc.proto, lines, closed)
 			}
 			refused++
 		}
 		for _, c := range held {
-			c.c.Close()
+			c.C.Close()
 		}
 		t.Logf("%s: %d held, %d excess refused with one line", svc.proto, max, refused)
 	}
@@ -466,9 +357,9 @@ func TestOversized(t *testing.T) {
 			greet := map[string]string{"pop3": "+OK", "poppassd": "200 "}[proto]
 			bad := map[string]string{"pop3": "-ERR", "poppassd": "500 "}[proto]
 			c := abDial(t, e.addr(proto), greet)
-			go func() { c.c.Write(tc.data) }()
-			lines, closed := c.rest(10 * time.Second)
-			c.c.Close()
+			go func() { c.C.Write(tc.data) }()
+			lines, closed := c.Rest(10 * time.Second)
+			c.C.Close()
 			if !closed || len(lines) > 1 || (len(lines) == 1 && !strings.HasPrefix(lines[0], bad)) {
 				t.Fatalf("%s %s: got %q (closed %v)", proto, tc.name, lines, closed)
 			}
@@ -482,9 +373,9 @@ func TestOversized(t *testing.T) {
 	}
 
 	p := abDial(t, e.addr("pop3"), "+OK")
-	defer p.c.Close()
-	p.cmd("USER " + user)
-	if r := p.cmd("PASS Olga-pass 1"); !strings.HasPrefix(r, "+OK") {
+	defer p.C.Close()
+	p.Cmd("USER " + user)
+	if r := p.Cmd("PASS Olga-pass 1"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("PASS: %q", r)
 	}
 	const n = 10000
@@ -496,11 +387,11 @@ func TestOversized(t *testing.T) {
 			buf.WriteString("STAT\r\n")
 		}
 	}
-	p.c.SetDeadline(time.Now().Add(60 * time.Second))
+	p.C.SetDeadline(time.Now().Add(60 * time.Second))
 	werr := make(chan error, 1)
-	go func() { _, err := p.c.Write(buf.Bytes()); werr <- err }()
+	go func() { _, err := p.C.Write(buf.Bytes()); werr <- err }()
 	for i := range n {
-		l := p.line()
+		l := p.Line()
 		want := "+OK"
 		if i%2 == 1 {
 			want = "+OK 1 "
@@ -512,7 +403,7 @@ func TestOversized(t *testing.T) {
 	if err := <-werr; err != nil {
 		t.Fatal(err)
 	}
-	if r := p.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+	if r := p.Cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("QUIT after flood: %q", r)
 	}
 	after := e.rssKiB()
@@ -530,17 +421,17 @@ func TestSTLSInjection(t *testing.T) {
 	e := abNewEnv(t)
 	e.abStart()
 	c := abDial(t, e.addr("pop3"), "+OK")
-	defer c.c.Close()
-	if _, err := c.c.Write([]byte("STLS\r\nCAPA\r\n")); err != nil {
+	defer c.C.Close()
+	if _, err := c.C.Write([]byte("STLS\r\nCAPA\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	r := c.line()
+	r := c.Line()
 	if !strings.HasPrefix(r, "+OK") && !strings.HasPrefix(r, "-ERR") {
 		t.Fatalf("STLS reply %q", r)
 	}
 	if strings.HasPrefix(r, "-ERR") {
 		t.Logf("STLS with pipelined data refused: %q", r)
-		lines, _ := c.rest(time.Second)
+		lines, _ := c.Rest(time.Second)
 		for _, l := range lines {
 			if strings.HasPrefix(l, "+OK") {
 				t.Fatalf("pipelined CAPA answered in plaintext: %q", lines)
@@ -549,16 +440,16 @@ func TestSTLSInjection(t *testing.T) {
 		return
 	}
 	// Before the ClientHello, the server must send nothing in plaintext.
-	lines, closed := c.rest(700 * time.Millisecond)
-	if len(lines) > 0 || c.r.Buffered() > 0 {
+	lines, closed := c.Rest(700 * time.Millisecond)
+	if len(lines) > 0 || c.R.Buffered() > 0 {
 		t.Fatalf("plaintext after STLS +OK: %q", lines)
 	}
 	if closed {
 		t.Log("server closed after STLS with pipelined data")
 		return
 	}
-	c.c.SetDeadline(time.Now().Add(10 * time.Second))
-	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"})
+	c.C.SetDeadline(time.Now().Add(10 * time.Second))
+	tc := tls.Client(c.C, &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"})
 	if err := tc.Handshake(); err != nil {
 		t.Logf("handshake failed as the injected bytes were taken for TLS: %v", err)
 		return
@@ -625,9 +516,9 @@ func TestCrossProtocol(t *testing.T) {
 		greet := map[string]string{"pop3": "+OK", "poppassd": "200 "}[proto]
 		for name, data := range payloads {
 			c := abDial(t, e.addr(proto), greet)
-			c.c.Write(data)
-			lines, closed := c.rest(6 * time.Second)
-			c.c.Close()
+			c.C.Write(data)
+			lines, closed := c.Rest(6 * time.Second)
+			c.C.Close()
 			for _, l := range lines {
 				if strings.HasPrefix(l, "+OK") || strings.HasPrefix(l, "200") {
 					t.Fatalf("%s %s: success reply %q in %q", proto, name, l, lines)
@@ -650,10 +541,10 @@ func TestCrossProtocol(t *testing.T) {
 	}
 	e.alive()
 	c := abDial(t, e.addr("pop3"), "+OK")
-	if r := c.cmd("CAPA"); !strings.HasPrefix(r, "+OK") {
+	if r := c.Cmd("CAPA"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("CAPA after cross-protocol: %q", r)
 	}
-	c.c.Close()
+	c.C.Close()
 }
 
 // TestTLSOpenSSL checks protocol versions and weak ciphers with openssl
@@ -732,18 +623,18 @@ func TestBruteForce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.c.Close()
-		c.line()
-		c.cmd("USER " + user)
-		return c.cmd("PASS " + pass)
+		defer c.C.Close()
+		c.Line()
+		c.Cmd("USER " + user)
+		return c.Cmd("PASS " + pass)
 	}
 	pass := func(src, user, pass string) []string {
 		c, err := abDialFrom(t, src, e.addr("poppassd"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.c.Close()
-		out := []string{c.line(), c.cmd("user " + user), c.cmd("pass " + pass)}
+		defer c.C.Close()
+		out := []string{c.Line(), c.Cmd("user " + user), c.Cmd("pass " + pass)}
 		return out
 	}
 	// POP3 from 127.0.2.1: four failures over unknown users, then even

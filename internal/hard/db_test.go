@@ -1,18 +1,18 @@
 package hard
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/popadm/popadm/internal/testkit"
 )
 
 // TestKillDuringPasswordChange kills popadm serve poppassd at random
@@ -31,26 +31,24 @@ func TestKillDuringPasswordChange(t *testing.T) {
 	for it := range n {
 		next := fmt.Sprintf("Next-pass %04d", it+1)
 		s := e.start("poppassd")
-		c, err := net.DialTimeout("tcp", s.addr("poppassd"), 5*time.Second)
+		p, err := testkit.DialLine(t, "", s.addr("poppassd"), 20*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.SetDeadline(time.Now().Add(20 * time.Second))
-		p := &pop3c{t: t, c: c}
-		p.r = bufio.NewReader(c)
+		c := p.C
 		for _, step := range []string{"", "user " + user, "pass " + cur} {
 			if step != "" {
-				fmt.Fprintf(c, "%s\r\n", step)
+				p.Send(step)
 			}
-			if l := p.line(); !strings.HasPrefix(l, "200") {
+			if l := p.Line(); !strings.HasPrefix(l, "200") {
 				t.Fatalf("iteration %d: %q: %q\n%s", it, step, l, s.log)
 			}
 		}
 		fmt.Fprintf(c, "newpass %s\r\n", next)
 		time.Sleep(time.Duration(r.IntN(25001)) * time.Microsecond)
-		s.kill()
+		s.Kill()
 		c.SetDeadline(time.Now().Add(2 * time.Second))
-		reply := p.line()
+		reply := p.Line()
 		c.Close()
 
 		integrity(t, e.db)
@@ -108,7 +106,7 @@ func holdLock(t *testing.T, path string, d time.Duration) (release time.Time, re
 // +OK and whether it answered before release.
 func lockedPOP3(t *testing.T, s *server, user, pass string, release time.Time) (ok, beforeRelease bool, reply string) {
 	p := dialPOP3(t, s.addr("pop3"))
-	defer p.close()
+	defer p.Close()
 	reply = p.login(user, pass)
 	beforeRelease = time.Now().Before(release)
 	if strings.HasPrefix(reply, "+OK") {
@@ -238,7 +236,7 @@ func TestReadOnlyDatabase(t *testing.T) {
 		t.Fatalf("login: %q", l)
 	}
 	p.must("QUIT")
-	p.close()
+	p.Close()
 
 	// Not the -shm file: SQLite maps it, and a write to a mapped immutable
 	// file is a SIGBUS, which no program can answer.
@@ -266,7 +264,7 @@ func TestReadOnlyDatabase(t *testing.T) {
 		default:
 			t.Errorf("POP3 login on a read-only database: %q", l)
 		}
-		p.close()
+		p.Close()
 	}
 	if err := immutable(false, paths...); err != nil {
 		t.Fatal(err)

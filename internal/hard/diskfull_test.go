@@ -93,7 +93,7 @@ func TestDiskFull(t *testing.T) {
 			t.Fatalf("login %s: %q\n%s", up[0], l, s.log)
 		}
 		p.must("QUIT")
-		p.close()
+		p.Close()
 	}
 	filler := fill(t, root)
 
@@ -116,7 +116,7 @@ func TestDiskFull(t *testing.T) {
 	// replies of PASS and QUIT.
 	session := func(u, pw string, check map[string]string) (pass, quit string) {
 		p := dialPOP3(t, s.addr("pop3"))
-		defer p.close()
+		defer p.Close()
 		pass = p.login(u, pw)
 		if !strings.HasPrefix(pass, "+OK") {
 			return pass, ""
@@ -208,5 +208,5 @@ func TestDiskFull(t *testing.T) {
 	if b, _ := os.ReadFile(spool); len(b) >= len(mboxAfter) || (len(b) != 0 && !strings.HasSuffix(string(b), "\n\n")) {
 		t.Fatalf("mbox spool after DELE+QUIT: %d octets (before %d)", len(b), len(mboxAfter))
 	}
-	s.stop()
+	s.Stop()
 }

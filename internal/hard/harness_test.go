@@ -10,32 +10,22 @@
 package hard
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/popadm/popadm/internal/testkit"
 	"github.com/popadm/popadm/internal/tlsutil"
-)
-
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
 )
 
 // hard skips the test unless POPADM_HARD is set.
@@ -61,30 +51,6 @@ func needRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-}
-
-// binary returns the popadm binary to test.
-func binary(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("POPADM_BIN"); b != "" {
-		return b
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "popadm-hard-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "popadm")
-		out, err := exec.Command("go", "build", "-o", builtBin, "github.com/popadm/popadm/cmd/popadm").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBin
 }
 
 // env is a database, a mail root and a journal directory under one
@@ -126,28 +92,13 @@ func newEnv(t *testing.T, dir string) *env {
 // cli runs popadm with the environment's database and returns stdout.
 func (e *env) cli(stdin string, args ...string) string {
 	e.t.Helper()
-	out, errOut, code := e.run(stdin, args...)
-	if code != 0 {
-		e.t.Fatalf("popadm %v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errOut)
-	}
-	return out
+	return testkit.CLI{T: e.t, DB: e.db}.Must(stdin, args...)
 }
 
 // run runs popadm with the environment's database.
 func (e *env) run(stdin string, args ...string) (string, string, int) {
 	e.t.Helper()
-	cmd := exec.Command(binary(e.t), append([]string{"--db", e.db}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatal(err)
-	}
-	return so.String(), se.String(), code
+	return testkit.CLI{T: e.t, DB: e.db}.Run(stdin, args...)
 }
 
 // addUser creates user with password and a fast scheme.
@@ -231,13 +182,11 @@ func integrity(t *testing.T, path string) {
 	}
 }
 
-// server is one running popadm serve.
+// server is one running popadm serve with its log.
 type server struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	addrs map[string][]string
-	log   *lockedBuffer
-	done  chan struct{}
+	*testkit.Server
+	t   *testing.T
+	log *testkit.SyncBuffer
 }
 
 // start runs `popadm serve [service]` on loopback ephemeral ports, without
@@ -261,79 +210,16 @@ func (e *env) start(service string, extra ...string) *server {
 		"--hostname", "localhost",
 		"--ready-file", ready)
 	args = append(args, extra...)
-	s := &server{t: e.t, log: &lockedBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(binary(e.t), args...)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	go func() { s.cmd.Wait(); close(s.done) }()
-	e.t.Cleanup(s.stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, err := os.ReadFile(ready)
-		if err == nil && len(b) > 0 && json.Unmarshal(b, &s.addrs) == nil {
-			os.Remove(ready)
-			return s
-		}
-		select {
-		case <-s.done:
-			e.t.Fatalf("server exited before it was ready; log:\n%s", s.log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("server did not become ready; log:\n%s", s.log)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// kill sends SIGKILL and waits for the process to end.
-func (s *server) kill() {
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.done
-}
-
-// stop ends the server with SIGINT (SIGKILL after 15 s).
-func (s *server) stop() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		s.kill()
-	}
+	s := &server{t: e.t, log: &testkit.SyncBuffer{}}
+	s.Server = testkit.StartServer(e.t, exec.Command(testkit.Popadm(e.t), args...), ready, s.log)
+	os.Remove(ready)
+	return s
 }
 
 // addr returns the first listener address of proto.
 func (s *server) addr(proto string) string {
 	s.t.Helper()
-	a := s.addrs[proto]
-	if len(a) == 0 {
-		s.t.Fatalf("no %s listener in %v", proto, s.addrs)
-	}
-	return a[0]
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
+	return s.Addr(s.t, proto)
 }
 
 func sha(b []byte) string {
@@ -351,68 +237,34 @@ func crlf(m string) string {
 }
 
 // pop3c is a minimal POP3 client.
-type pop3c struct {
-	t *testing.T
-	c net.Conn
-	r *bufio.Reader
-}
+type pop3c struct{ *testkit.LineConn }
 
-// dialPOP3 connects and reads the greeting.
+// dialPOP3 connects, gives the conversation 60 s and reads the greeting,
+// which must be +OK.
 func dialPOP3(t *testing.T, addr string) *pop3c {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(60 * time.Second))
-	p := &pop3c{t: t, c: c, r: bufio.NewReader(c)}
-	if l := p.line(); !strings.HasPrefix(l, "+OK") {
-		t.Fatalf("greeting %q", l)
-	}
-	return p
-}
-
-func (p *pop3c) line() string {
-	l, err := p.r.ReadString('\n')
-	if err != nil {
-		return "ERROR " + err.Error()
-	}
-	return strings.TrimRight(l, "\r\n")
+	return &pop3c{testkit.DialGreeting(t, addr, "+OK", 60*time.Second)}
 }
 
 // cmd sends one command and returns the status line.
 func (p *pop3c) cmd(format string, a ...any) string {
-	fmt.Fprintf(p.c, format+"\r\n", a...)
-	return p.line()
+	return p.Cmd(fmt.Sprintf(format, a...))
 }
 
 // must sends a command and fails the test unless it answers +OK.
 func (p *pop3c) must(format string, a ...any) string {
-	p.t.Helper()
-	l := p.cmd(format, a...)
-	if !strings.HasPrefix(l, "+OK") {
-		p.t.Fatalf("%s: %q", strings.Fields(format)[0], l)
-	}
-	return l
+	p.T.Helper()
+	return p.Expect(fmt.Sprintf(format, a...), "+OK")
 }
 
 // multi reads a multi-line body, dot-unstuffed, with CRLF line ends.
 func (p *pop3c) multi() string {
-	p.t.Helper()
-	var sb strings.Builder
-	for {
-		l, err := p.r.ReadString('\n')
-		if err != nil {
-			p.t.Fatalf("multi-line: %v", err)
-		}
-		if l == ".\r\n" {
-			return sb.String()
-		}
-		if strings.HasPrefix(l, ".") {
-			l = l[1:]
-		}
-		sb.WriteString(l)
+	p.T.Helper()
+	data, err := p.Multi()
+	if err != nil {
+		p.T.Fatalf("multi-line: %v", err)
 	}
+	return testkit.Unstuff(data)
 }
 
 // login logs in with USER/PASS and returns the PASS reply.
@@ -425,7 +277,7 @@ func (p *pop3c) login(user, pass string) string {
 
 // uidls returns message number -> UIDL.
 func (p *pop3c) uidls() map[int]string {
-	p.t.Helper()
+	p.T.Helper()
 	p.must("UIDL")
 	m := map[int]string{}
 	for _, l := range strings.Split(strings.TrimSuffix(p.multi(), "\r\n"), "\r\n") {
@@ -435,7 +287,7 @@ func (p *pop3c) uidls() map[int]string {
 		var n int
 		var u string
 		if _, err := fmt.Sscanf(l, "%d %s", &n, &u); err != nil {
-			p.t.Fatalf("UIDL line %q", l)
+			p.T.Fatalf("UIDL line %q", l)
 		}
 		m[n] = u
 	}
@@ -444,41 +296,18 @@ func (p *pop3c) uidls() map[int]string {
 
 // retr returns message n in its transmitted form.
 func (p *pop3c) retr(n int) string {
-	p.t.Helper()
+	p.T.Helper()
 	p.must("RETR %d", n)
 	return p.multi()
 }
 
-func (p *pop3c) close() { p.c.Close() }
-
-// passwdSession speaks poppassd and returns the reply lines; it stops at
-// the first 500 reply.
+// passwdSession speaks poppassd for up to 30 s and returns the reply
+// lines without their line ends; it stops at the first 500 reply.
 func passwdSession(t *testing.T, addr string, lines ...string) []string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	r := bufio.NewReader(c)
-	var replies []string
-	read := func() bool {
-		l, err := r.ReadString('\n')
-		if err != nil {
-			return false
-		}
-		replies = append(replies, strings.TrimRight(l, "\r\n"))
-		return true
-	}
-	if !read() {
-		t.Fatal("poppassd: no greeting")
-	}
-	for _, l := range lines {
-		fmt.Fprintf(c, "%s\r\n", l)
-		if !read() || strings.HasPrefix(replies[len(replies)-1], "500") {
-			break
-		}
+	replies := testkit.PasswdSession(t, addr, 30*time.Second, lines...)
+	for i, r := range replies {
+		replies[i] = strings.TrimRight(r, "\r\n")
 	}
 	return replies
 }

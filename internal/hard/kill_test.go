@@ -39,7 +39,7 @@ type killPlan struct {
 func faultSession(t *testing.T, r *rand.Rand, s *server, user, pass string, idOf func(p *pop3c, n int, uidl string) string) killPlan {
 	t.Helper()
 	p := dialPOP3(t, s.addr("pop3"))
-	defer p.close()
+	defer p.Close()
 	if l := p.login(user, pass); !strings.HasPrefix(l, "+OK") {
 		t.Fatalf("login: %q\n%s", l, s.log)
 	}
@@ -55,15 +55,15 @@ func faultSession(t *testing.T, r *rand.Rand, s *server, user, pass string, idOf
 	delay := time.Duration(r.IntN(5001)) * time.Microsecond
 	if r.IntN(5) == 0 {
 		time.Sleep(delay)
-		s.kill()
+		s.Kill()
 		return plan
 	}
-	fmt.Fprintf(p.c, "QUIT\r\n")
+	p.Send("QUIT")
 	plan.quitSent = true
 	time.Sleep(delay)
-	s.kill()
-	p.c.SetDeadline(time.Now().Add(2 * time.Second))
-	plan.committed = strings.HasPrefix(p.line(), "+OK")
+	s.Kill()
+	p.C.SetDeadline(time.Now().Add(2 * time.Second))
+	plan.committed = strings.HasPrefix(p.Line(), "+OK")
 	return plan
 }
 
@@ -183,8 +183,8 @@ func TestKillDuringMaildirUpdate(t *testing.T) {
 			}
 		}
 		p.must("QUIT")
-		p.close()
-		s.kill()
+		p.Close()
+		s.Kill()
 	}
 	t.Logf("maildir: %d iterations: %d UPDATEs complete, %d partial, %d untouched", n, committed, partial, untouched)
 }
@@ -279,8 +279,8 @@ func TestKillDuringMboxUpdate(t *testing.T) {
 			}
 		}
 		p.must("QUIT")
-		p.close()
-		s.kill()
+		p.Close()
+		s.Kill()
 		if gone := checkGone(t, it, ids, present, plan, true); gone == 0 {
 			untouched++
 		} else {

@@ -286,7 +286,7 @@ func TestManySessions(t *testing.T) {
 
 	limit := strconv.Itoa(n + 100)
 	s := e.start("pop3d", "--max-conns", limit, "--max-conns-per-ip", limit)
-	pid := s.cmd.Process.Pid
+	pid := s.Cmd.Process.Pid
 	addr := s.addr("pop3")
 	base := vmRSS(t, pid)
 

@@ -96,22 +96,22 @@ func TestTimingIndistinguishable(t *testing.T) {
 	}
 	pop := func(user, pass string) (time.Duration, string) {
 		c := abDial(t, e.addr("pop3"), "+OK")
-		defer c.c.Close()
-		if r := c.cmd("USER " + user); !strings.HasPrefix(r, "+OK") {
+		defer c.C.Close()
+		if r := c.Cmd("USER " + user); !strings.HasPrefix(r, "+OK") {
 			t.Fatalf("USER: %q", r)
 		}
 		s := time.Now()
-		r := c.cmd("PASS " + pass)
+		r := c.Cmd("PASS " + pass)
 		return time.Since(s), r
 	}
 	pp := func(user, pass string) (time.Duration, string) {
 		c := abDial(t, e.addr("poppassd"), "200 ")
-		defer c.c.Close()
-		if r := c.cmd("user " + user); !strings.HasPrefix(r, "200 ") {
+		defer c.C.Close()
+		if r := c.Cmd("user " + user); !strings.HasPrefix(r, "200 ") {
 			t.Fatalf("user: %q", r)
 		}
 		s := time.Now()
-		r := c.cmd("pass " + pass)
+		r := c.Cmd("pass " + pass)
 		return time.Since(s), r
 	}
 	for _, svc := range []struct {

@@ -3,19 +3,15 @@ package lineserver
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/popadm/popadm/internal/testkit"
 )
 
 // testTimeout bounds every blocking step of a test.
@@ -230,41 +226,8 @@ func TestPeek(t *testing.T) {
 	}
 }
 
-// testTLSConfig returns a server config with a fresh self-signed
-// certificate for 127.0.0.1 and localhost, and a client config trusting it.
-func testTLSConfig(t testing.TB) (server, client *tls.Config) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	client = &tls.Config{RootCAs: pool, ServerName: "localhost"}
-	return server, client
-}
-
 func TestStartTLSDiscardsPipelinedPlaintext(t *testing.T) {
-	scfg, ccfg := testTLSConfig(t)
+	scfg, ccfg := testkit.TLSConfigs(t)
 	c, cli := pair(t, context.Background())
 	// The client pipelines a command after STLS (CVE-2011-0411).
 	if _, err := cli.Write([]byte("STLS\r\nUSER injected\r\n")); err != nil {
@@ -318,7 +281,7 @@ func TestStartTLSDiscardsPipelinedPlaintext(t *testing.T) {
 }
 
 func TestStartTLSHandshakeTimeout(t *testing.T) {
-	scfg, _ := testTLSConfig(t)
+	scfg, _ := testkit.TLSConfigs(t)
 	c, _ := pair(t, context.Background()) // the client never speaks TLS
 	err := c.StartTLS(scfg, 30*time.Millisecond)
 	if err == nil || !IsTimeout(err) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/popadm/popadm/internal/testkit"
 )
 
 // loginHandler understands "LOGIN name" (SetUser), "STLS" (StartTLS with
@@ -66,7 +68,7 @@ func waitSessions(t *testing.T, s *Server, cond func([]SessionInfo) bool) []Sess
 }
 
 func TestSessionsRegistry(t *testing.T) {
-	srvCfg, cliCfg := testTLSConfig(t)
+	srvCfg, cliCfg := testkit.TLSConfigs(t)
 	s, addr, _ := startServer(t, loginHandler{cfg: srvCfg}, Options{Proto: "test"})
 	if got := s.Sessions(); len(got) != 0 {
 		t.Fatalf("Sessions before any connection = %+v", got)
