@@ -20,6 +20,10 @@ type piece struct {
 type plan struct {
 	F, L   int64
 	pieces []piece
+	first  int     // index of the first deleted unit
+	at     []int64 // new offset of each unit kept from first on, in order
+	kept   []int   // the index of each of those units
+	appAt  int64   // new offset of the bytes appended since the scan, -1 if none
 }
 
 // Commit performs the POP3 UPDATE state: it removes the messages at the
@@ -131,30 +135,60 @@ func (s *Spool) update(del []bool) error {
 
 // makePlan computes the new content of the spool from the first deleted
 // unit on: the kept units, then the bytes appended since the scan
-// (spool[scan size:sOld]). Where a deletion makes two units adjacent that
-// were not, before the appended bytes and at the end, a separator is
-// added if needed so that every From_ line follows a blank line and the
-// file ends in one; the message bytes stay the same (a last message
-// without its final LF gains one, which its transmitted form already
-// had). The file never grows: every deleted unit is longer than the
-// separators its removal can require.
+// (spool[scan size:sOld]). Where a deletion makes an mbox message (not an
+// MMDF one) adjacent to another unit, before the appended bytes and at
+// the end, a separator is added after it if needed, so that every From_
+// line follows a blank line and the file ends in one (one LF less before
+// appended bytes that start with a line end); the message bytes stay the
+// same (a last message without its final LF gains one, which its digest
+// and transmitted form already had). The file never grows: every deleted
+// unit is longer than the separators its removal can require. The plan is
+// checked by scanning its result (checkPlan) before it is returned.
 func (s *Spool) makePlan(del []bool, sOld int64) (*plan, error) {
+	p, err := s.buildPlan(del, sOld)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkPlan(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// buildPlan is makePlan without the check.
+func (s *Spool) buildPlan(del []bool, sOld int64) (*plan, error) {
 	units := s.res.units
 	first := 0
 	for first < len(del) && !del[first] {
 		first++
 	}
-	p := &plan{}
+	p := &plan{first: first, appAt: -1}
 	if first > 0 {
 		p.F = units[first].start
 	}
 	var tail []byte // the last bytes of the new file so far
+	// mbox says whether they end an mbox message, which needs a
+	// separator before what follows; an MMDF message has its closing
+	// delimiter.
+	mbox := first > 0 && !units[first-1].mmdf
 	if p.F > 0 {
 		t, err := s.tailOf(0, p.F)
 		if err != nil {
 			return nil, err
 		}
 		tail = t
+	}
+	var grown piece // the spool range added since tail was updated
+	updateTail := func() error {
+		if grown.n == 0 {
+			return nil
+		}
+		t, err := s.tailOf(grown.off, grown.off+grown.n)
+		if err != nil {
+			return err
+		}
+		tail, grown = lastBytes(append(tail, t...)), piece{}
+		return nil
 	}
 	add := func(off, n int64) error {
 		if n == 0 {
@@ -166,22 +200,32 @@ func (s *Spool) makePlan(del []bool, sOld int64) (*plan, error) {
 			p.pieces = append(p.pieces, piece{off: off, n: n})
 		}
 		p.L += n
-		t, err := s.tailOf(off, off+n)
-		if err != nil {
+		if grown.n > 0 && grown.off+grown.n == off {
+			grown.n += n
+			return nil
+		}
+		if err := updateTail(); err != nil {
 			return err
 		}
-		tail = lastBytes(append(tail, t...))
+		grown = piece{off: off, n: n}
 		return nil
 	}
-	pad := func() {
-		if s.res.mmdf || len(tail) == 0 {
-			return
+	pad := func(next []byte) error {
+		if err := updateTail(); err != nil || !mbox || len(tail) == 0 {
+			return err
 		}
-		if sep := separator(tail); sep != nil {
+		sep := separator(tail)
+		if len(sep) > 0 && (bytes.HasPrefix(next, []byte("\n")) || bytes.HasPrefix(next, []byte("\r\n"))) {
+			// What follows starts with a line end: it ends the last line
+			// or is the blank line itself.
+			sep = sep[1:]
+		}
+		if len(sep) > 0 {
 			p.pieces = append(p.pieces, piece{lit: sep, n: int64(len(sep))})
 			p.L += int64(len(sep))
 			tail = lastBytes(append(tail, sep...))
 		}
+		return nil
 	}
 	gap := false
 	for k := first; k < len(units); k++ {
@@ -190,20 +234,35 @@ func (s *Spool) makePlan(del []bool, sOld int64) (*plan, error) {
 			continue
 		}
 		if gap && !units[k].mmdf {
-			pad()
+			if err := pad(nil); err != nil { // units[k] starts with its From_ line
+				return nil, err
+			}
 		}
 		gap = false
+		p.at = append(p.at, p.F+p.L)
+		p.kept = append(p.kept, k)
 		if err := add(units[k].start, units[k].next-units[k].start); err != nil {
 			return nil, err
 		}
+		mbox = !units[k].mmdf
 	}
 	if sOld > s.atScan.size {
-		pad()
+		head := make([]byte, min(2, sOld-s.atScan.size))
+		if _, err := s.f.ReadAt(head, s.atScan.size); err != nil {
+			return nil, fmt.Errorf("mbox: read %s: %w", s.path, err)
+		}
+		if err := pad(head); err != nil {
+			return nil, err
+		}
+		p.appAt = p.F + p.L
 		if err := add(s.atScan.size, sOld-s.atScan.size); err != nil {
 			return nil, err
 		}
+		mbox = !s.res.mmdf // what an MDA appends to an MMDF file is not known
 	}
-	pad()
+	if err := pad(nil); err != nil {
+		return nil, err
+	}
 	if p.F+p.L > sOld {
 		return nil, fmt.Errorf("mbox: update %s: the rewrite would grow the file", s.path)
 	}
@@ -233,7 +292,7 @@ func lastBytes(b []byte) []byte {
 // unterminated.
 func separator(tail []byte) []byte {
 	switch {
-	case bytes.HasSuffix(tail, []byte("\n\n")), bytes.HasSuffix(tail, []byte("\n\r\n")):
+	case endsBlank(tail):
 		return nil
 	case bytes.HasSuffix(tail, []byte("\n")):
 		return []byte("\n")

@@ -41,13 +41,18 @@
 //
 // A message starts with "From " at offset 0 or after a blank line; after
 // a single LF only a From_ line with a valid asctime date counts (mutt's
-// rule), and that is logged. A Content-Length field is honoured only if
-// the body it describes ends at EOF or right before a From_ line (after
-// at most two line ends), which reads mboxcl2 files written by Dovecot,
-// mutt and procmail without splitting them at unescaped "From " lines.
-// The message is everything from the line after the From_ line to the
-// blank line that separates it from the next From_ line (or EOF),
-// excluded. ">From " lines are served as stored: Postfix writes mboxo,
+// rule), and that is logged. A file is read as if it already ended in
+// the blank line Commit leaves at its end, so an unfinished last line
+// counts (and is digested) with its LF. A Content-Length field is
+// honoured only if the body it describes is followed by at most two line
+// ends and then a From_ line or EOF, and does not take the blank line
+// that separates it from them (with no line end after it, the body must
+// end in LF but not in a blank line); this reads mboxcl2 files written by
+// Dovecot, mutt and procmail without splitting them at unescaped "From "
+// lines, and decides the same way whatever separators Commit adds. The
+// message is everything from the line after the From_ line to the blank
+// line that separates it from the next From_ line (or EOF), excluded.
+// ">From " lines are served as stored: Postfix writes mboxo,
 // whose quoting cannot be undone. The first message is hidden (never
 // listed, never deleted) when it is the folder-internal message of UW
 // c-client and Dovecot (an X-IMAP or X-IMAPbase field and the subject
@@ -93,7 +98,13 @@
 // (Postfix appends without repairing a missing newline). Deleted messages
 // are always longer than the separators, so the file never grows and a
 // full disk or quota cannot hit it. Only deleting messages at the end
-// needs no N: a single ftruncate does it.
+// needs no N: a single ftruncate does it. Before anything is written,
+// the result is scanned where the rewrite can make it read differently,
+// and the update is refused (nothing changes) unless every kept message
+// reads back in its place with the same octets and size: a wrong
+// Content-Length field can fit only once the messages after it are gone
+// or new mail follows, and the joined file is then indistinguishable
+// from an mboxcl2 message with an unescaped From_ line.
 //
 // The rewrite is made crash-safe by a redo journal in Options.JournalDir
 // (outside the spool directory): {magic, device and inode, F, L = len(N),

@@ -59,6 +59,13 @@ type journal struct {
 	nHash    [32]byte // SHA-256 of N
 }
 
+// lengthsValid reports whether [F, F+L) is a range of the old file
+// [0, S_old), checked without overflow: the fields come from a file and
+// may hold any value.
+func (j *journal) lengthsValid() bool {
+	return j.sOld >= 0 && j.F >= 0 && j.L >= 0 && j.F <= j.sOld && j.L <= j.sOld-j.F
+}
+
 // header encodes the fixed part and the path.
 func (j *journal) header() []byte {
 	b := make([]byte, journalHeaderLen, journalHeaderLen+len(j.path))
@@ -81,6 +88,9 @@ func (j *journal) header() []byte {
 func writeJournal(sf stateFiles, j *journal, writeN func(io.Writer) error, o *Options) (*os.File, error) {
 	if len(j.path) > maxJournalPath {
 		return nil, fmt.Errorf("mbox: journal: spool path too long")
+	}
+	if !j.lengthsValid() {
+		return nil, fmt.Errorf("mbox: journal: rewrite of [%d,+%d) outside a file of %d bytes", j.F, j.L, j.sOld)
 	}
 	f, err := os.OpenFile(sf.tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -185,7 +195,7 @@ func parseJournal(f *os.File) (*journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	if j.nOff+j.L+journalTrailer != size || j.F < 0 || j.L < 0 || j.F+j.L > j.sOld {
+	if !j.lengthsValid() || j.L != size-journalTrailer-j.nOff {
 		return nil, fmt.Errorf("%w: inconsistent lengths", errBadJournal)
 	}
 	if _, err := f.ReadAt(j.nHash[:], size-journalTrailer); err != nil {

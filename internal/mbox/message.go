@@ -39,38 +39,66 @@ type unit struct {
 	digest [16]byte
 	pseudo bool // the c-client/Dovecot folder-internal message
 	mmdf   bool
+	// clEnd is where the body described by a Content-Length field ends
+	// (padded view, math.MaxInt64 if past it), whether or not the field
+	// was honoured; -1 if none was looked at.
+	clEnd int64
 }
 
-// builder accumulates one unit while the scanner reads it.
+// builder accumulates one unit while the scanner reads it. It is fed
+// octets of the padded view (see scanner): those at or past limit, the
+// file size, are digested but neither stored nor counted.
 type builder struct {
 	u      unit
-	h      hash.Hash // UIDL digest
+	h      hash.Hash // UIDL digest, nil if not computed
 	cnt    crlf.Counter
+	limit  int64 // the file size
 	skip   bool  // the current header field is left out of the digest
 	cl     int64 // value of the first Content-Length field, -1 if none
 	imap   bool  // an X-IMAP or X-IMAPbase field was seen
 	pseudo bool  // the subject is pseudoSubject
 	ended  bool
+	fed    bool // message octets were fed
+	lastLF bool // the last of them was LF
 }
 
-func newBuilder(start int64, mmdf bool) *builder {
-	return &builder{u: unit{start: start, body: -1, mmdf: mmdf}, h: sha256.New(), cl: -1}
+// newBuilder starts a unit at start; with digest false it computes no
+// UIDL digest (unit.digest stays zero).
+func newBuilder(start int64, mmdf bool, limit int64, digest bool) *builder {
+	b := &builder{u: unit{start: start, body: -1, mmdf: mmdf, clEnd: -1}, cl: -1, limit: limit}
+	if digest {
+		b.h = sha256.New()
+	}
+	return b
 }
 
 // fromLine feeds (part of) the From_ line: it is digested but not sent.
-func (b *builder) fromLine(p []byte) { b.h.Write(p) }
+func (b *builder) fromLine(p []byte) { b.digest(p) }
 
-// msg feeds message bytes; digest says whether they enter the digest.
-func (b *builder) msg(p []byte, digest bool) {
-	b.cnt.Add(p)
-	if digest {
+// digest adds p to the UIDL digest.
+func (b *builder) digest(p []byte) {
+	if b.h != nil {
 		b.h.Write(p)
 	}
 }
 
-// headerLine feeds the first fragment of a header line. A continuation
-// line (starting with white space) shares its field's fate.
-func (b *builder) headerLine(p []byte) {
+// msg feeds message octets found at offset off; digest says whether they
+// enter the digest.
+func (b *builder) msg(p []byte, off int64, digest bool) {
+	if len(p) == 0 {
+		return
+	}
+	b.cnt.Add(p[:max(0, min(int64(len(p)), b.limit-off))])
+	b.fed, b.lastLF = true, p[len(p)-1] == '\n'
+	if digest {
+		b.digest(p)
+	}
+}
+
+// headerLine feeds the first fragment of a header line, found at offset
+// off. A continuation line (starting with white space) shares its
+// field's fate.
+func (b *builder) headerLine(p []byte, off int64) {
 	if p[0] != ' ' && p[0] != '\t' {
 		b.skip = false
 		if name, value, ok := bytes.Cut(p, []byte{':'}); ok {
@@ -91,13 +119,15 @@ func (b *builder) headerLine(p []byte) {
 			}
 		}
 	}
-	b.msg(p, !b.skip)
+	b.msg(p, off, !b.skip)
 }
 
-// finish ends the message bytes at end. A message that does not end in
-// LF is digested as if it did, so that a later repair of the missing
-// newline (Commit always leaves the file ending in a blank line) keeps
-// its UIDL; it is transmitted with CRLF appended either way.
+// finish ends the message octets at end (padded view; the stored message
+// ends at the file size at the latest). A message whose octets do not
+// end in LF (a Content-Length body, or an unclosed MMDF message) is
+// digested as if they did, so that a later repair of the missing newline
+// keeps its UIDL; it is transmitted with CRLF appended either way. In an
+// mbox the last line of the file has its LF already: the padding.
 func (b *builder) finish(end int64) {
 	if b.ended {
 		return
@@ -106,12 +136,15 @@ func (b *builder) finish(end int64) {
 	if b.u.body < 0 {
 		b.u.body = end
 	}
-	b.u.end = end
-	if b.cnt.Stored() > 0 && !b.cnt.EndsInLF() {
-		b.h.Write([]byte{'\n'})
+	b.u.body = min(b.u.body, b.limit)
+	b.u.end = min(end, b.limit)
+	if b.fed && !b.lastLF {
+		b.digest([]byte{'\n'})
 	}
 	b.u.size = b.cnt.Transmitted()
-	copy(b.u.digest[:], b.h.Sum(nil))
+	if b.h != nil {
+		copy(b.u.digest[:], b.h.Sum(nil))
+	}
 }
 
 // uidls turns digests into UIDLs: 32 lower-case hex digits (128 bits of

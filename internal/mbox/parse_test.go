@@ -214,9 +214,15 @@ func TestParseEdgeCases(t *testing.T) {
 		{"strict From in headers", fromLine("a") + "Subject: a\n" + fromLine("b") + "Subject: b\n\n", []string{"Subject: a\n", "Subject: b\n"}},
 		{"day with leading space", fromLine("a") + "S: a\n\nx\nFrom b@c Sun Nov  1 01:02:03 2026\nS: b\n\n", []string{"S: a\n\nx\n", "S: b\n"}},
 		{"loose From is body", fromLine("a") + "S: a\n\nx\nFrom me to you\nFrom b@c Mon Nov 1 1:02 2026 extra\n\n", []string{"S: a\n\nx\nFrom me to you\nFrom b@c Mon Nov 1 1:02 2026 extra\n"}},
-		{"content-length zero", fromLine("a") + "Content-Length: 0\n\n" + fromLine("b") + "S: b\n\n", []string{"Content-Length: 0\n\n", "S: b\n"}},
+		// A Content-Length body is never followed by nothing but a From_
+		// line when it ends in a blank line: that line is the separator
+		// (deleting b leaves it at the end of the file, where it is the
+		// blank line Commit would add). The field is ignored.
+		{"content-length zero", fromLine("a") + "Content-Length: 0\n\n" + fromLine("b") + "S: b\n\n", []string{"Content-Length: 0\n", "S: b\n"}},
+		{"content-length zero and separator", fromLine("a") + "Content-Length: 0\n\n\n" + fromLine("b") + "S: b\n\n", []string{"Content-Length: 0\n\n", "S: b\n"}},
 		{"content-length past EOF", fromLine("a") + "Content-Length: 999\n\nx\n\nFrom y\n\n", []string{"Content-Length: 999\n\nx\n", ""}},
-		{"content-length on From_ line", fromLine("a") + "Content-Length: 5\n\nabc\n\n" + fromLine("b") + "S: b\n\n", []string{"Content-Length: 5\n\nabc\n\n", "S: b\n"}},
+		{"content-length on From_ line", fromLine("a") + "Content-Length: 5\n\nabc\n\n" + fromLine("b") + "S: b\n\n", []string{"Content-Length: 5\n\nabc\n", "S: b\n"}},
+		{"content-length on From_ line after LF", fromLine("a") + "Content-Length: 12\n\nx\n\nFrom y\nz\nFrom b\nS: b\n\n", []string{"Content-Length: 12\n\nx\n\nFrom y\nz\n", "S: b\n"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
+	"math"
 )
 
 // scanBufSize is the read buffer of a scan and the longest line fragment
@@ -37,14 +39,26 @@ const (
 )
 
 // scanner parses an mbox in one streaming pass (mbox-spool.md §2.2).
+//
+// A file that ends in an mbox message is parsed as if it already ended in
+// the blank line that Commit adds to it: the scanner reads the file
+// followed by pad, the separator Commit would append (see endPadding),
+// and works in offsets of that padded view. So an unfinished last line is
+// classified and digested exactly as the same line with its LF, and every
+// decision comes out the same before and after the repair. The padding is
+// never stored: unit offsets are clamped to the file size, and builder
+// counts only the octets before it.
 type scanner struct {
 	ra     io.ReaderAt
-	size   int64
+	size   int64  // octets of the file scanned
+	pad    []byte // the separator Commit would append, read after the file
+	vsize  int64  // size + len(pad): the end of the padded view
 	br     *bufio.Reader
-	off    int64 // offset of the next unread byte
+	off    int64 // offset of the next unread byte (padded view)
 	atLine bool  // the next fragment starts a line
 	maxN   int
 	log    *slog.Logger
+	hashes bool // compute the UIDL digests
 
 	res     scanResult
 	state   scanState
@@ -56,14 +70,50 @@ type scanner struct {
 
 // scan parses the first size bytes of ra.
 func scan(ra io.ReaderAt, size int64, maxMessages int, log *slog.Logger) (*scanResult, error) {
-	h := sha256.New()
+	return scanFile(ra, size, maxMessages, log, true)
+}
+
+// scanFile is scan; with hashes false, it computes neither the SHA-256
+// of the file nor the UIDL digests (they stay zero), only the structure
+// and the sizes.
+func scanFile(ra io.ReaderAt, size int64, maxMessages int, log *slog.Logger, hashes bool) (*scanResult, error) {
+	sep, mmdf, err := endPadding(ra, size)
+	if err != nil {
+		return nil, fmt.Errorf("mbox: read: %w", err)
+	}
+	if !mmdf {
+		return scanPadded(ra, size, sep, maxMessages, log, hashes)
+	}
+	res, err := scanPadded(ra, size, nil, maxMessages, log, hashes)
+	if err != nil {
+		return nil, err
+	}
+	if n := len(res.units); sep != nil && n > 0 && !res.units[n-1].mmdf {
+		// An MMDF file that ends in mbox messages: they are read as in an
+		// mbox, padded.
+		res, err = scanPadded(ra, size, sep, maxMessages, log, hashes)
+	}
+	return res, err
+}
+
+// scanPadded scans the file followed by pad (see scanner).
+func scanPadded(ra io.ReaderAt, size int64, pad []byte, maxMessages int, log *slog.Logger, hashes bool) (*scanResult, error) {
+	var h hash.Hash
+	var file io.Reader = io.NewSectionReader(ra, 0, size)
+	if hashes {
+		h = sha256.New()
+		file = io.TeeReader(file, h)
+	}
 	s := &scanner{
 		ra:     ra,
 		size:   size,
-		br:     bufio.NewReaderSize(io.TeeReader(io.NewSectionReader(ra, 0, size), h), scanBufSize),
+		pad:    pad,
+		vsize:  size + int64(len(pad)),
+		br:     bufio.NewReaderSize(io.MultiReader(file, bytes.NewReader(pad)), scanBufSize),
 		atLine: true,
 		maxN:   maxMessages,
 		log:    log,
+		hashes: hashes,
 	}
 	s.res.size = size
 	for {
@@ -89,11 +139,13 @@ func scan(ra io.ReaderAt, size int64, maxMessages int, log *slog.Logger) (*scanR
 			return nil, fmt.Errorf("mbox: read: %w", err)
 		}
 	}
-	if s.off != size {
+	if s.off != s.vsize {
 		return nil, fmt.Errorf("mbox: read: %w", io.ErrUnexpectedEOF)
 	}
 	s.finish()
-	copy(s.res.sum[:], h.Sum(nil))
+	if h != nil {
+		copy(s.res.sum[:], h.Sum(nil))
+	}
 	if s.state == stPrefix {
 		s.res.prefixEnd = size
 	}
@@ -150,7 +202,7 @@ func (s *scanner) line(frag []byte, off int64) error {
 	s.flush()
 	if s.state == stHeader {
 		if !isBlank(frag) {
-			s.cur.headerLine(frag)
+			s.cur.headerLine(frag, off)
 			return nil
 		}
 		if done, err := s.contentLength(frag); done || err != nil {
@@ -163,7 +215,7 @@ func (s *scanner) line(frag []byte, off int64) error {
 		s.pendOff = off
 		return nil
 	}
-	s.cur.msg(frag, true)
+	s.cur.msg(frag, off, true)
 	return nil
 }
 
@@ -184,20 +236,20 @@ func (s *scanner) mmdfLine(frag []byte, off int64) error {
 		}
 		s.cur.u.body = off
 		if isBlank(frag) {
-			s.cur.msg(frag, true)
+			s.cur.msg(frag, off, true)
 			s.state = stBody
 			return nil
 		}
-		s.cur.headerLine(frag)
+		s.cur.headerLine(frag, off)
 	case stHeader:
 		if isBlank(frag) {
-			s.cur.msg(frag, true)
+			s.cur.msg(frag, off, true)
 			s.state = stBody
 			return nil
 		}
-		s.cur.headerLine(frag)
+		s.cur.headerLine(frag, off)
 	default:
-		s.cur.msg(frag, true)
+		s.cur.msg(frag, off, true)
 	}
 	return nil
 }
@@ -205,6 +257,7 @@ func (s *scanner) mmdfLine(frag []byte, off int64) error {
 // cont handles a fragment that continues a long line.
 func (s *scanner) cont(frag []byte) {
 	complete := frag[len(frag)-1] == '\n'
+	off := s.off - int64(len(frag))
 	switch s.state {
 	case stFromLine:
 		s.cur.fromLine(frag)
@@ -213,16 +266,16 @@ func (s *scanner) cont(frag []byte) {
 			s.state = stHeader
 		}
 	case stHeader:
-		s.cur.msg(frag, !s.cur.skip)
+		s.cur.msg(frag, off, !s.cur.skip)
 	case stBody:
-		s.cur.msg(frag, true)
+		s.cur.msg(frag, off, true)
 	}
 }
 
 // flush feeds a held-back blank line: it was not a separator.
 func (s *scanner) flush() {
 	if s.pend != nil {
-		s.cur.msg(s.pend, true)
+		s.cur.msg(s.pend, s.pendOff, true)
 		s.pend = nil
 	}
 }
@@ -248,7 +301,7 @@ func (s *scanner) push(off int64, mmdf bool) error {
 	if s.maxN >= 0 && len(s.res.units) > s.maxN {
 		return fmt.Errorf("%w: more than %d messages", ErrTooBig, s.maxN)
 	}
-	s.cur = newBuilder(off, mmdf)
+	s.cur = newBuilder(off, mmdf, s.size, s.hashes)
 	return nil
 }
 
@@ -279,22 +332,29 @@ func (s *scanner) beginMMDF(off int64) error {
 
 // contentLength handles the blank line that ends the header section when
 // the message has a Content-Length field. The field is honoured only if
-// the body it describes ends at EOF or right before a From_ line, after
-// at most two line ends; then the body is consumed in one piece, and
-// "From " lines in it do not start messages. It reports whether it
-// consumed the body.
+// the body it describes is followed by the separator (see clTarget); then
+// the body is consumed in one piece, and "From " lines in it do not start
+// messages. It reports whether it consumed the body.
 func (s *scanner) contentLength(blank []byte) (bool, error) {
 	bodyStart := s.off
-	if s.cur.cl < 0 || s.cur.cl > s.size-bodyStart {
+	if s.cur.cl < 0 {
 		return false, nil
 	}
+	if s.cur.cl > s.vsize-bodyStart {
+		s.cur.u.clEnd = math.MaxInt64
+		return false, nil
+	}
+	s.cur.u.clEnd = bodyStart + s.cur.cl
 	p := bodyStart + s.cur.cl
-	q, ok := s.clTarget(p)
+	q, ok, err := s.clTarget(p)
+	if err != nil {
+		return false, fmt.Errorf("mbox: read: %w", err)
+	}
 	if !ok {
 		s.log.Debug("mbox: Content-Length ignored: no From_ line where it ends", "offset", bodyStart)
 		return false, nil
 	}
-	s.cur.msg(blank, true)
+	s.cur.msg(blank, bodyStart-int64(len(blank)), true)
 	if err := s.copyMsg(p - bodyStart); err != nil {
 		return false, fmt.Errorf("mbox: read: %w", err)
 	}
@@ -308,39 +368,74 @@ func (s *scanner) contentLength(blank []byte) (bool, error) {
 	return true, nil
 }
 
-// clTarget checks where a Content-Length body that ends at p leaves the
-// file: at EOF, or at a "From " line, either directly (p at a line start)
-// or after one or two line ends. It returns the offset of that From_
-// line (or the file size).
-func (s *scanner) clTarget(p int64) (int64, bool) {
-	if p > s.size {
-		return 0, false
+// clTarget decides whether a Content-Length body that ends at p (in the
+// padded view) is honoured: the body must be followed by at most two line
+// ends and then a "From " line or the end of the padded view, and it must
+// not hold the blank line that separates it from them. With no line end
+// after it, the body must end in LF, but not in a blank line. The padded
+// view ends in a blank line, so a body never reaches its end.
+//
+// The rule does not depend on what Commit changes after a message: where
+// Commit joins a message to another one or to the end of the file, it
+// adds a separator only after one that does not end in a blank line,
+// which turns no line ends after an honoured body into one and one into
+// two, and cannot make a refused body acceptable: a body that would end
+// right after the added separator ends in a blank line. It returns the
+// offset of the From_ line (or the end of the padded view).
+func (s *scanner) clTarget(p int64) (int64, bool, error) {
+	if p > s.vsize {
+		return 0, false, nil
 	}
-	if p == s.size {
-		return p, true
+	from := max(p-3, 0)
+	var buf [12]byte // 3 octets before p, two CRLFs and "From " after it
+	b, err := s.readPadded(buf[:min(int64(len(buf)), s.vsize-from)], from)
+	if err != nil {
+		return 0, false, err
 	}
-	buf := make([]byte, 10)
-	n, _ := s.ra.ReadAt(buf, p-1) // p-1 >= 0: the header section ended in LF
-	prev, b := buf[0], buf[1:n]
-	i := 0
-	for k := 0; k < 2; k++ {
-		switch {
-		case bytes.HasPrefix(b[i:], []byte("\r\n")):
+	before, after := b[:p-from], b[p-from:]
+	i, k := 0, 0
+	for ; k < 2; k++ {
+		if bytes.HasPrefix(after[i:], []byte("\r\n")) {
 			i += 2
-		case bytes.HasPrefix(b[i:], []byte("\n")):
+		} else if bytes.HasPrefix(after[i:], []byte("\n")) {
 			i++
-		default:
-			k = 2
-			continue
-		}
-		if p+int64(i) == s.size {
-			return s.size, true
+		} else {
+			break
 		}
 	}
-	if !hasFrom(b[i:]) || i == 0 && prev != '\n' {
-		return 0, false
+	q := p + int64(i)
+	if q < s.vsize && !hasFrom(after[i:]) {
+		return 0, false, nil
 	}
-	return p + int64(i), true
+	if k == 0 && (!bytes.HasSuffix(before, []byte("\n")) || endsBlank(before)) {
+		return 0, false, nil
+	}
+	return q, true, nil
+}
+
+// readPadded fills b from the padded view at off (b must lie inside it).
+func (s *scanner) readPadded(b []byte, off int64) ([]byte, error) {
+	n := 0
+	if off < s.size {
+		k := int(min(int64(len(b)), s.size-off))
+		if m, err := s.ra.ReadAt(b[:k], off); m < k {
+			if err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		n = k
+	}
+	for ; n < len(b); n++ {
+		b[n] = s.pad[off+int64(n)-s.size]
+	}
+	return b, nil
+}
+
+// endsBlank reports whether b ends in a blank line: with "\n\n" or
+// "\n\r\n".
+func endsBlank(b []byte) bool {
+	return bytes.HasSuffix(b, []byte("\n\n")) || bytes.HasSuffix(b, []byte("\n\r\n"))
 }
 
 // copyMsg feeds the next n bytes as message bytes.
@@ -353,7 +448,7 @@ func (s *scanner) copyMsg(n int64) error {
 		if _, err := io.ReadFull(s.br, s.scratch[:k]); err != nil {
 			return err
 		}
-		s.cur.msg(s.scratch[:k], true)
+		s.cur.msg(s.scratch[:k], s.off, true)
 		s.off += int64(k)
 		n -= int64(k)
 	}
@@ -373,4 +468,37 @@ func (s *scanner) finish() {
 		s.pend = nil
 	}
 	s.closeCur(s.size)
+}
+
+// endPadding returns the separator Commit appends to an mbox that does
+// not end in a blank line (see separator): nothing for a file that does,
+// for an empty one and for one that is not an mbox, and whether the file
+// is MMDF (its first line that is not empty is the MMDF delimiter). The
+// last messages of an MMDF file can be mbox messages (a From_ line after
+// a closing delimiter); only they are padded.
+func endPadding(ra io.ReaderAt, size int64) (sep []byte, mmdf bool, err error) {
+	if size == 0 {
+		return nil, false, nil
+	}
+	tail := make([]byte, min(size, 3))
+	if _, err := ra.ReadAt(tail, size-int64(len(tail))); err != nil && !errors.Is(err, io.EOF) {
+		return nil, false, err
+	}
+	br := bufio.NewReaderSize(io.NewSectionReader(ra, 0, size), 512)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == nil && isBlank(line) {
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, false, err
+		}
+		switch {
+		case isMMDF(line):
+			return separator(tail), true, nil
+		case hasFrom(line):
+			return separator(tail), false, nil
+		}
+		return nil, false, nil
+	}
 }
