@@ -88,6 +88,15 @@ func (s *Spool) checkPlan(p *plan) error {
 	// Content-Length field.
 	reach := func(sl slot) int64 {
 		switch {
+		case sl.u.clEnd < 0 && sl.u.clOpen >= 0:
+			// The header section never ended: a separator after the
+			// unit (at most two line ends) can end it, and the body the
+			// field describes then starts there.
+			r := sl.at + (sl.u.next - sl.u.start) + 2 + sl.u.clOpen + clLookahead
+			if r < 0 || r > size {
+				return size
+			}
+			return r
 		case sl.u.clEnd < 0:
 			return 0
 		case sl.u.clEnd == math.MaxInt64:

@@ -43,6 +43,11 @@ type unit struct {
 	// (padded view, math.MaxInt64 if past it), whether or not the field
 	// was honoured; -1 if none was looked at.
 	clEnd int64
+	// clOpen is the value of a Content-Length field in a header section
+	// that never ended (no blank line before the unit's end), -1 if none:
+	// a separator added after the unit ends it, and the field then
+	// describes a body after the unit (see checkPlan).
+	clOpen int64
 }
 
 // builder accumulates one unit while the scanner reads it. It is fed
@@ -65,7 +70,7 @@ type builder struct {
 // newBuilder starts a unit at start; with digest false it computes no
 // UIDL digest (unit.digest stays zero).
 func newBuilder(start int64, mmdf bool, limit int64, digest bool) *builder {
-	b := &builder{u: unit{start: start, body: -1, mmdf: mmdf, clEnd: -1}, cl: -1, limit: limit}
+	b := &builder{u: unit{start: start, body: -1, mmdf: mmdf, clEnd: -1, clOpen: -1}, cl: -1, limit: limit}
 	if digest {
 		b.h = sha256.New()
 	}
@@ -133,6 +138,9 @@ func (b *builder) finish(end int64) {
 		return
 	}
 	b.ended = true
+	if b.u.clEnd < 0 && b.cl >= 0 {
+		b.u.clOpen = b.cl
+	}
 	if b.u.body < 0 {
 		b.u.body = end
 	}
