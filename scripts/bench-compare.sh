@@ -249,7 +249,9 @@ start_popadm cache
 POPADM_CACHE_PID=$STARTED_PID
 PA_CACHE_POP3=$("$LOAD" ready -file "$STARTED_READY" -key pop3 -pid "$POPADM_CACHE_PID" -timeout 60s) ||
 	die "popadm (verify cache on) did not start"
-log "popadm: pid $POPADM_CACHE_PID, pop3 $PA_CACHE_POP3 (verify cache on, default TTL ${PA_CACHE_TTL:-unknown})"
+PA_CACHE_PASSWD=$("$LOAD" ready -file "$STARTED_READY" -key poppassd -pid "$POPADM_CACHE_PID" -timeout 5s) ||
+	die "popadm (verify cache on) did not start"
+log "popadm: pid $POPADM_CACHE_PID, pop3 $PA_CACHE_POP3, poppassd $PA_CACHE_PASSWD (verify cache on, default TTL ${PA_CACHE_TTL:-unknown})"
 
 # ------------------------------------------------------------ Dovecot
 # Two Dovecot instances, each with its own base_dir, state_dir, log and
@@ -516,8 +518,21 @@ for rep in $(seq "$REPEAT"); do
 		measure "$side/uidl" uidl -addr "$addr" -user uidl@example.com -repeat "$UIDL_SESSIONS" -timeout 120s
 		rm -rf "$DOM/uidl"
 		if [ "$side" = popadm ]; then
-			measure "$side/idle" idle -addr "$addr" -users 'idle%d@example.com' -n "$IDLE_N" -pid "$POPADM_PID" -c 8
-			measure "$side/passwd" passwd -addr "$PA_PASSWD" -users 'psha%d@example.com' -n-users "$PASSWD_USERS" -c 8 -duration "$DURATION"
+			# On the second popadm, whose heap holds only logins: the first
+			# one has just scanned the large UIDL maildrop, and the Go
+			# runtime returning that memory during the idle run would
+			# read as a negative growth.
+			measure "$side/idle" idle -addr "$PA_CACHE_POP3" -users 'idle%d@example.com' -n "$IDLE_N" -pid "$POPADM_CACHE_PID" -c 8
+			# Equal hashing cost: Debian's poppassd verifies the old
+			# password once (pam_authenticate) and hashes the new one
+			# (pam_chauthtok, as root without asking for the old one).
+			# popadm verifies at "pass" and again inside the change at
+			# "newpass"; with its default verify cache the second one
+			# is an HMAC, so its default server is the equal-cost side.
+			# The cache-off server (one more SHA512-CRYPT per change) is
+			# measured too.
+			measure "$side/passwd" passwd -addr "$PA_CACHE_PASSWD" -users 'psha%d@example.com' -n-users "$PASSWD_USERS" -c 8 -duration "$DURATION"
+			measure "$side/passwd-nocache" passwd -addr "$PA_PASSWD" -users 'psha%d@example.com' -n-users "$PASSWD_USERS" -c 8 -duration "$DURATION"
 		else
 			dovecot_idle "$side/idle"
 			measure "debian/passwd" passwd -addr "$DP_PASSWD" -users 'psha%d' -n-users "$PASSWD_USERS" -c 8 -duration "$DURATION"
@@ -585,6 +600,7 @@ dc=$(medx dovecot/uidl "$COLD")
 pi=$(med popadm/idle kib_per_session)
 di=$(med dovecot/idle kib_per_session)
 pp=$(med popadm/passwd changes_per_s)
+ppn=$(med popadm/passwd-nocache changes_per_s)
 dp=$(med debian/passwd changes_per_s)
 pe=$(med popadm/passwd errors)
 de=$(med debian/passwd errors)
@@ -608,7 +624,8 @@ line "RETR 1 × 20 MiB, c=1 (MB = 10^6 B)" "$pr" "$dr" MB/s ">=" 1.5 "≥ 1.5"
 line "UIDL warm on $UIDL_N messages" "$pu" "$du" ms "<=" 0.5 "≤ 0.5"
 line "UIDL cold on $UIDL_N messages: PASS + UIDL of the first session ($cold)" "$pc" "$dc" ms - - "—"
 line "Memory per idle session ($IDLE_N sessions)" "$pi" "$di" KiB "<=" 0.1 "≤ 0.1"
-line "poppassd changes/s, c=8, SHA512-CRYPT 5000 rounds" "$pp" "$dp" /s ">=" 2 "≥ 2"
+line "poppassd changes/s, c=8, SHA512-CRYPT 5000 rounds, two hashes per change on both sides (popadm: default verify cache)" "$pp" "$dp" /s ">=" 2 "≥ 2"
+line "poppassd changes/s, c=8, popadm with its verify cache off (three hashes per change against Debian's two)" "$ppn" "$dp" /s - - "—"
 echo
 echo "Errors (median per run): popadm poppassd $pe, Debian poppassd $de."
 echo "Logins, cache off: popadm's verify cache is off (--verify-cache-ttl 0s); Dovecot's auth_cache_size = 0."
