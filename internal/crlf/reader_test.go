@@ -9,30 +9,9 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/popadm/popadm/internal/testkit"
 )
-
-// lfToCRLF is the reference transform without the final CRLF: every LF
-// not preceded by CR becomes CRLF, all else passes unchanged.
-func lfToCRLF(in []byte) []byte {
-	var out []byte
-	for i, c := range in {
-		if c == '\n' && (i == 0 || in[i-1] != '\r') {
-			out = append(out, '\r')
-		}
-		out = append(out, c)
-	}
-	return out
-}
-
-// transmit is the reference transform: lfToCRLF plus CRLF appended to a
-// non-empty message that does not end in LF.
-func transmit(in []byte) []byte {
-	out := lfToCRLF(in)
-	if len(in) > 0 && in[len(in)-1] != '\n' {
-		out = append(out, '\r', '\n')
-	}
-	return out
-}
 
 // readerCases are stored messages and their transmitted form.
 var readerCases = []struct {
@@ -59,7 +38,7 @@ var readerCases = []struct {
 // TestReferenceTransform pins the reference the other tests trust.
 func TestReferenceTransform(t *testing.T) {
 	for _, tc := range readerCases {
-		if got := string(transmit([]byte(tc.in))); got != tc.want {
+		if got := string(testkit.Transmitted([]byte(tc.in))); got != tc.want {
 			t.Errorf("%s: reference gives %q, want %q", tc.name, got, tc.want)
 		}
 		var c Counter
@@ -206,7 +185,7 @@ func TestSizedCheck(t *testing.T) {
 				t.Fatalf("buf %d read %d: err = %v, want %v", bs, rs, err, errChanged)
 			}
 			last := (len(in)-1)%bs + 1 // octets of the last block
-			want := lfToCRLF([]byte(in[:len(in)-last]))
+			want := testkit.LFToCRLF([]byte(in[:len(in)-last]))
 			if !bytes.Equal(got, want) {
 				t.Errorf("buf %d read %d: got %q, want %q", bs, rs, got, want)
 			}
@@ -234,7 +213,7 @@ func TestSizedShort(t *testing.T) {
 				t.Fatalf("buf %d have %d: err = %v, want %v", bs, have, err, io.ErrUnexpectedEOF)
 			}
 			full := have / min(bs, len(in)) * min(bs, len(in)) // octets in complete blocks
-			if want := lfToCRLF([]byte(in[:full])); !bytes.Equal(got, want) {
+			if want := testkit.LFToCRLF([]byte(in[:full])); !bytes.Equal(got, want) {
 				t.Errorf("buf %d have %d: got %q, want %q", bs, have, got, want)
 			}
 			if checked {
@@ -244,7 +223,7 @@ func TestSizedShort(t *testing.T) {
 	}
 	src := &Sized{R: strings.NewReader(in + "trailing junk"), N: int64(len(in))}
 	got, err := io.ReadAll(NewReader(src, 5))
-	if err != nil || string(got) != string(transmit([]byte(in))) {
+	if err != nil || string(got) != string(testkit.Transmitted([]byte(in))) {
 		t.Fatalf("longer source: got %q, %v", got, err)
 	}
 }
@@ -320,7 +299,7 @@ func TestReaderRandom(t *testing.T) {
 		for i := range in {
 			in[i] = alphabet[rng.IntN(len(alphabet))]
 		}
-		want := transmit(in)
+		want := testkit.Transmitted(in)
 		bs, rs := 1+rng.IntN(17), 1+rng.IntN(23)
 		for _, src := range []io.Reader{
 			iotest.HalfReader(bytes.NewReader(in)),

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/popadm/popadm/internal/testkit"
 )
 
 // sizeCases are message bodies whose transmitted form is checked byte by
-// byte against the reference in transmitted().
+// byte against the reference in testkit.Transmitted.
 var sizeCases = []struct {
 	name string
 	in   string
@@ -31,7 +33,7 @@ var sizeCases = []struct {
 
 func TestCountReader(t *testing.T) {
 	for _, tc := range sizeCases {
-		if got := string(transmitted([]byte(tc.in))); got != tc.want {
+		if got := string(testkit.Transmitted([]byte(tc.in))); got != tc.want {
 			t.Fatalf("%s: reference gives %q, want %q", tc.name, got, tc.want)
 		}
 		for _, bs := range []int{1, 2, 3, 64 << 10} {
@@ -82,7 +84,7 @@ func FuzzTransmitted(f *testing.F) {
 		f.Add([]byte(tc.in), uint8(3))
 	}
 	f.Fuzz(func(t *testing.T, in []byte, bs uint8) {
-		want := transmitted(in)
+		want := testkit.Transmitted(in)
 		size := int(bs%64) + 1
 		_, vs, err := countReader(bytes.NewReader(in), make([]byte, size))
 		if err != nil {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/popadm/popadm/internal/testkit"
 )
 
 // fuzzMaxInput bounds the inputs the fuzz targets look at, so that one
@@ -344,7 +346,7 @@ var errCheck = errors.New("spool changed")
 // with the size and the reference conversion.
 func checkReader(t *testing.T, i int, u unit, stored []byte) {
 	t.Helper()
-	want := transmitted(stored)
+	want := testkit.Transmitted(stored)
 	if u.size != int64(len(want)) {
 		t.Fatalf("unit %d: size %d, transmitted form has %d octets", i, u.size, len(want))
 	}
@@ -576,8 +578,8 @@ func checkRoundTrip(t *testing.T, data []byte) {
 		if got := spool[u.body:u.end]; !bytes.Equal(got, want[i]) || u.pseudo {
 			t.Fatalf("built spool, message %d:\n got %q\nwant %q", i, got, want[i])
 		}
-		if u.size != int64(len(transmitted(want[i]))) {
-			t.Fatalf("built spool, message %d: size %d, want %d", i, u.size, len(transmitted(want[i])))
+		if u.size != int64(len(testkit.Transmitted(want[i]))) {
+			t.Fatalf("built spool, message %d: size %d, want %d", i, u.size, len(testkit.Transmitted(want[i])))
 		}
 	}
 }

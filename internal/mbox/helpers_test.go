@@ -111,22 +111,6 @@ func readMsg(t testing.TB, s *Spool, i int) []byte {
 	return b
 }
 
-// transmitted is the reference transformation: bare LF -> CRLF, CRLF
-// kept, CRLF appended to a non-empty message that does not end in LF.
-func transmitted(in []byte) []byte {
-	var out []byte
-	for i, c := range in {
-		if c == '\n' && (i == 0 || in[i-1] != '\r') {
-			out = append(out, '\r')
-		}
-		out = append(out, c)
-	}
-	if len(in) > 0 && in[len(in)-1] != '\n' {
-		out = append(out, '\r', '\n')
-	}
-	return out
-}
-
 // mustRead reads a file.
 func mustRead(t testing.TB, path string) []byte {
 	t.Helper()

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/popadm/popadm/internal/testkit"
 )
 
 // corpus lists the files in testdata and the message bytes (as stored,
@@ -76,7 +78,7 @@ func TestCorpus(t *testing.T) {
 			seen := map[string]bool{}
 			for i, want := range tc.msgs {
 				got := readMsg(t, s, i)
-				exp := transmitted([]byte(want))
+				exp := testkit.Transmitted([]byte(want))
 				if !bytes.Equal(got, exp) {
 					t.Errorf("message %d:\n got %q\nwant %q", i, got, exp)
 				}
@@ -179,7 +181,7 @@ func TestHugeMessageStreams(t *testing.T) {
 	if len(m) != 2 {
 		t.Fatalf("%d messages", len(m))
 	}
-	want := transmitted(append([]byte("Subject: big\n\n"), body.Bytes()...))
+	want := testkit.Transmitted(append([]byte("Subject: big\n\n"), body.Bytes()...))
 	r, err := s.Open(0)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/popadm/popadm/internal/testkit"
 )
 
 // TestMsgReader reads a message out of the middle of a larger file, over
@@ -26,10 +28,10 @@ func TestMsgReader(t *testing.T) {
 		}
 		r := newMsgReader(io.NewSectionReader(bytes.NewReader(file), 7, int64(len(msg))), check)
 		got, err := io.ReadAll(r)
-		want := transmitted(msg)
+		want := testkit.Transmitted(msg)
 		if fail {
 			// The first buffer, without the CRLF that would end it.
-			want = transmitted(msg[:readBufSize])
+			want = testkit.Transmitted(msg[:readBufSize])
 			if msg[readBufSize-1] != '\n' {
 				want = want[:len(want)-2]
 			}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/popadm/popadm/internal/testkit"
 )
 
 // scanT scans s and fails the test on an error.
@@ -182,7 +184,7 @@ func TestScanLoneCRAtEnd(t *testing.T) {
 	if u.digest != v.digest {
 		t.Error("UIDL changed by the repair")
 	}
-	if u.size != int64(len(transmitted([]byte("S: a\n\nx\r")))) || v.size != u.size-1 {
+	if u.size != int64(len(testkit.Transmitted([]byte("S: a\n\nx\r")))) || v.size != u.size-1 {
 		t.Errorf("sizes %d and %d", u.size, v.size)
 	}
 	if !bytes.Equal([]byte(s[u.body:u.end]), []byte("S: a\n\nx\r")) {
