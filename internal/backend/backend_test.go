@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -407,6 +408,52 @@ func TestMboxOverride(t *testing.T) {
 	if st1, _ := os.Stat(spool); !os.SameFile(st0, st1) {
 		t.Fatal("UPDATE replaced the spool file instead of rewriting it in place")
 	}
+}
+
+// TestMboxRefusedUpdate deletes the message after one whose wrong
+// Content-Length would fit once its neighbour is gone, so the rewrite
+// would merge two kept messages: QUIT must answer -ERR [SYS/TEMP], the
+// spool must be unchanged, and the next session must see all four
+// messages again.
+func TestMboxRefusedUpdate(t *testing.T) {
+	f := newFixture(t)
+	w := "From w@example.com  Sat Nov 28 06:19:19 2026\nS: w\n\nxy\n\n"
+	x := "From x@example.com  Sat Nov 28 06:19:19 2026\nS: x\n\nx\n\n"
+	n := len("abc\n\n") + len(w) - 1 // fits once v is gone
+	u := "From u@example.com  Sat Nov 28 06:19:19 2026\nContent-Length: " + strconv.Itoa(n) + "\n\nabc\n\n"
+	v := "From v@example.com  Sat Nov 28 06:19:19 2026\nS: v\n\n" + strings.Repeat("v", 40) + "\n\n"
+	content := u + v + w + x
+	spool := filepath.Join(t.TempDir(), "spool")
+	if err := os.WriteFile(spool, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loc := "mbox:" + spool
+	if _, err := f.db.ModifyUser(context.Background(), authdb.Request{Service: authdb.ServiceCLI}, "plain@example.com", authdb.UserMod{Maildrop: &loc}); err != nil {
+		t.Fatal(err)
+	}
+	login := func() *client {
+		c := f.dial()
+		c.cmd("USER plain@example.com")
+		if r := c.cmd("PASS Tr0ub4dor&3 ok"); !strings.HasPrefix(r, "+OK") {
+			t.Fatalf("PASS: %q\n%s", r, f.log)
+		}
+		if r := c.cmd("STAT"); !strings.HasPrefix(r, "+OK 4 ") {
+			t.Fatalf("STAT = %q, want 4 messages", r)
+		}
+		return c
+	}
+	c := login()
+	if r := c.cmd("DELE 2"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("DELE 2: %q", r)
+	}
+	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "-ERR [SYS/TEMP]") {
+		t.Fatalf("QUIT = %q, want -ERR [SYS/TEMP]", r)
+	}
+	if b, _ := os.ReadFile(spool); string(b) != content {
+		t.Fatalf("a refused UPDATE changed the spool:\n%q", b)
+	}
+	c = login()
+	c.cmd("QUIT")
 }
 
 func TestExpandLocation(t *testing.T) {
